@@ -1,0 +1,3 @@
+from docproc.cli import app
+
+app(prog_name="python -m docproc")

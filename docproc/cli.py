@@ -1,0 +1,138 @@
+"""`python -m docproc`: one command per verb; Prefect is imported only by the commands that run flows."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+
+from docproc.models import Outcome
+
+app = typer.Typer(
+    name="docproc",
+    help="Load invoice documents from S3 into MySQL and export them as CSV, with Prefect.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(highlight=False)
+errors = Console(stderr=True, highlight=False)
+
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    errors.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def quiet_prefect() -> None:
+    """Prefect's local server phones home at start; nothing here may reach the internet."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+def load_settings() -> None:
+    """Fail with one line, not a validation traceback, on a malformed variable."""
+    from pydantic import ValidationError
+
+    from docproc.settings import get_settings
+
+    try:
+        get_settings()
+    except ValidationError as exc:
+        fail("; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors()))
+
+
+def print_outcome(outcome: Outcome) -> None:
+    colour = {"loaded": "green", "skipped": "cyan", "rejected": "yellow"}.get(outcome.status, "red")
+    console.print(f"[bold {colour}]{outcome.status}[/] {outcome.uri}: {outcome.message}")
+    if outcome.output:
+        console.print(f"  output: {outcome.output}")
+
+
+@app.command("init-db")
+def init_db() -> None:
+    """Create docproc's tables in DOCPROC_DATABASE_URL; tables that exist are left alone."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from docproc import schema
+    from docproc.loader import make_engine
+    from docproc.settings import get_settings
+
+    load_settings()
+    url = get_settings().database_url.get_secret_value()
+    engine = make_engine(url)
+    try:
+        schema.create_all(engine)
+    except SQLAlchemyError as exc:
+        fail(f"cannot create the tables: {exc.__class__.__name__}: {exc.orig or exc}", 1)
+    console.print(
+        f"tables {', '.join(schema.metadata.tables)} ready in "
+        f"{engine.url.render_as_string(hide_password=True)}"
+    )
+
+
+@app.command()
+def process(
+    uri: Annotated[str, typer.Argument(help="The document, as s3://bucket/key.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Process again even if this version was done.")
+    ] = False,
+) -> None:
+    """Run the `process-invoice` flow once on one S3 object and print what happened.
+
+    Runs against PREFECT_API_URL, or a temporary local Prefect API when it is unset.
+    Exit status: 0 loaded or skipped, 1 rejected or failed, 2 bad URI or missing object.
+    """
+    load_settings()
+    bucket, key = require_object(uri)
+    outcome = run_process(bucket, key, force=force)
+    print_outcome(outcome)
+    raise typer.Exit(EXIT_OK if outcome.status in {"loaded", "skipped"} else EXIT_REJECTED)
+
+
+def require_object(uri: str) -> tuple[str, str]:
+    """Check the URI and the object before spending seconds on starting Prefect."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from docproc import storage
+    from docproc.errors import ObjectMissing
+    from tasks import resources
+
+    try:
+        bucket, key = storage.parse_s3_uri(uri)
+        if not key:
+            raise ValueError(f"no object key in {uri!r} (expected s3://bucket/key)")
+        storage.require(resources.s3(), bucket, key)
+    except (ValueError, ObjectMissing) as exc:
+        fail(str(exc))
+    except (BotoCoreError, ClientError) as exc:
+        fail(f"cannot read {uri}: {exc}", EXIT_REJECTED)
+    return bucket, key
+
+
+def run_process(bucket: str, key: str, *, force: bool = False) -> Outcome:
+    """Run the flow in this process and turn whatever it ended with into an Outcome."""
+    quiet_prefect()
+    from flows.process_invoice import process_invoice
+
+    state = process_invoice(bucket, key, force=force, return_state=True)
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, Outcome):
+        return result
+    return Outcome("failed", f"s3://{bucket}/{key}", f"{type(result).__name__}: {result}")
+
+
+@app.command()
+def demo() -> None:
+    """Run the chain on embedded defaults: a local S3 emulator, SQLite, Prefect's local API.
+
+    Uploads the sample invoice, processes it, shows the loaded rows and the CSV,
+    and stops everything it started. Set DOCPROC_DATABASE_URL to use MySQL instead.
+    """
+    from docproc.demo import run_demo
+
+    load_settings()
+    raise typer.Exit(run_demo(console))

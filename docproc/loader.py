@@ -1,0 +1,211 @@
+"""Writing outcomes to the database: one transaction per batch, so each invoice is all or nothing.
+
+Every statement is an upsert or a replace keyed by the SPEC's unique keys, so a
+retry after a lost connection, or the same object processed twice, converges
+on the same rows. Values are always bound parameters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, create_engine, delete, select, tuple_
+from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy.engine import make_url
+
+from docproc.models import FetchedObject, Invoice, ObjectRef, Rejection
+from docproc.schema import documents, invoice_items, invoice_taxes, invoices
+
+LOADED = "loaded"
+REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    """What the `documents` table knows about one object version."""
+
+    status: str
+    reasons: tuple[str, ...]
+    customer_id: str | None
+    invoice_id: str | None
+    flow_run_id: str | None
+
+
+def make_engine(url: str) -> Engine:
+    """An engine that survives dropped connections: stale ones are pinged and replaced."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    return create_engine(url, pool_pre_ping=True, pool_recycle=3600)
+
+
+def now() -> datetime:
+    """UTC, whole seconds: DATETIME columns hold no zone and MySQL rounds fractions."""
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+def _upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """INSERT, or UPDATE every non-key column when the unique key already exists."""
+    if not rows:
+        return
+    keys = _conflict_columns(table)
+    update = [c.name for c in table.columns if c.name not in keys and not c.primary_key]
+    if conn.dialect.name == "sqlite":
+        lite = sqlite.insert(table)
+        stmt: Any = lite.on_conflict_do_update(
+            index_elements=keys, set_={c: lite.excluded[c] for c in update}
+        )
+    else:
+        my = mysql.insert(table)
+        stmt = my.on_duplicate_key_update({c: my.inserted[c] for c in update})
+    conn.execute(stmt, list(rows))
+
+
+def _conflict_columns(table: Table) -> list[str]:
+    if table is documents:
+        return ["bucket", "object_key_sha256", "etag"]
+    return [c.name for c in table.primary_key.columns]
+
+
+def _key_sha256(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _document_row(
+    ref: ObjectRef,
+    status: str,
+    reasons: Iterable[str],
+    customer_id: str | None,
+    invoice_id: str | None,
+    flow_run_id: str | None,
+    at: datetime,
+) -> dict[str, Any]:
+    return {
+        "bucket": ref.bucket,
+        "object_key": ref.key,
+        "object_key_sha256": _key_sha256(ref.key),
+        "etag": ref.etag or "",
+        "status": status,
+        "reasons": ",".join(reasons) or None,
+        "customer_id": customer_id,
+        "invoice_id": invoice_id,
+        "flow_run_id": flow_run_id,
+        "processed_at": at,
+    }
+
+
+def load_invoices(
+    engine: Engine,
+    batch: Sequence[tuple[Invoice, FetchedObject]],
+    flow_run_id: str | None = None,
+) -> None:
+    """Upsert invoices, replace their items and taxes, and mark each object version loaded.
+
+    All in one transaction. When a batch names one invoice twice, the later document wins,
+    as it would had they been loaded one after the other.
+    """
+    if not batch:
+        return
+    at = now()
+    latest = {(inv.customer_id, inv.invoice_id): (inv, obj) for inv, obj in batch}
+    keys = list(latest)
+    invoice_rows, item_rows, tax_rows = [], [], []
+    for (customer_id, invoice_id), (inv, obj) in latest.items():
+        owner = {"customer_id": customer_id, "invoice_id": invoice_id}
+        invoice_rows.append(
+            owner
+            | {
+                "invoice_date": inv.invoice_date,
+                "seller": inv.seller,
+                "buyer": inv.buyer,
+                "currency": inv.currency,
+                "amount": inv.amount,
+                "tax_total": inv.tax_total,
+                "total": inv.total,
+                "total_in_words": inv.total_in_words,
+                "source_bucket": obj.ref.bucket,
+                "source_key": obj.ref.key,
+                "source_etag": obj.ref.etag or "",
+                "content_sha256": obj.sha256 or "",
+                "loaded_at": at,
+            }
+        )
+        item_rows += [
+            owner
+            | {"line_no": i.line_no, "description": i.description, "amount": i.amount, "tax": i.tax}
+            for i in inv.items
+        ]
+        tax_rows += [owner | {"kind": t.kind, "amount": t.amount} for t in inv.taxes]
+    doc_rows = [
+        _document_row(obj.ref, LOADED, (), inv.customer_id, inv.invoice_id, flow_run_id, at)
+        for inv, obj in batch
+    ]
+    with engine.begin() as conn:
+        _upsert(conn, invoices, invoice_rows)
+        for child in (invoice_items, invoice_taxes):
+            owner_key = tuple_(child.c.customer_id, child.c.invoice_id)
+            conn.execute(delete(child).where(owner_key.in_(keys)))
+        if item_rows:
+            conn.execute(invoice_items.insert(), item_rows)
+        if tax_rows:
+            conn.execute(invoice_taxes.insert(), tax_rows)
+        _upsert(conn, documents, doc_rows)
+
+
+def record_rejections(
+    engine: Engine,
+    batch: Sequence[tuple[ObjectRef, Rejection, dict[str, str]]],
+    flow_run_id: str | None = None,
+) -> None:
+    """Mark object versions rejected with their codes; `ids` names the invoice when it could be read.
+
+    An invoice loaded earlier from another document is left as it was.
+    """
+    at = now()
+    rows = [
+        _document_row(
+            ref,
+            REJECTED,
+            rejection.reasons,
+            _id_or_none(ids.get("customer_id")),
+            _id_or_none(ids.get("invoice_id")),
+            flow_run_id,
+            at,
+        )
+        for ref, rejection, ids in batch
+    ]
+    with engine.begin() as conn:
+        _upsert(conn, documents, rows)
+
+
+def _id_or_none(value: str | None) -> str | None:
+    """Keep an id for the record only when the column can hold it as it is."""
+    if value and len(value) <= 64 and value.isascii():
+        return value
+    return None
+
+
+def find_document(engine: Engine, ref: ObjectRef) -> DocumentRecord | None:
+    """What was recorded for this object version, if anything."""
+    stmt = select(
+        documents.c.status,
+        documents.c.reasons,
+        documents.c.customer_id,
+        documents.c.invoice_id,
+        documents.c.flow_run_id,
+    ).where(
+        documents.c.bucket == ref.bucket,
+        documents.c.object_key_sha256 == _key_sha256(ref.key),
+        documents.c.etag == (ref.etag or ""),
+    )
+    with engine.connect() as conn:
+        row = conn.execute(stmt).first()
+    if row is None:
+        return None
+    reasons = tuple(row.reasons.split(",")) if row.reasons else ()
+    return DocumentRecord(row.status, reasons, row.customer_id, row.invoice_id, row.flow_run_id)

@@ -1,0 +1,145 @@
+"""The values that cross docproc's layers: plain, frozen, Prefect-free."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    """Rejection reason codes of SPEC section 3, in the SPEC's order."""
+
+    TOO_LARGE = "too_large"
+    EMPTY_DOCUMENT = "empty_document"
+    NOT_TEXT = "not_text"
+    MISSING_FIELD = "missing_field"
+    DUPLICATE_FIELD = "duplicate_field"
+    BAD_ID = "bad_id"
+    BAD_NUMBER = "bad_number"
+    BAD_DATE = "bad_date"
+    NEGATIVE_AMOUNT = "negative_amount"
+    ITEMS_SUM_MISMATCH = "items_sum_mismatch"
+    TAX_SUM_MISMATCH = "tax_sum_mismatch"
+    TOTAL_MISMATCH = "total_mismatch"
+    WORDS_MISMATCH = "words_mismatch"
+
+
+REASON_ORDER: dict[Reason, int] = {r: i for i, r in enumerate(Reason)}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One failed rule: a reason code and a sentence a person can act on."""
+
+    reason: Reason
+    detail: str
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """One S3 object version; `etag` is unquoted, None when not yet known."""
+
+    bucket: str
+    key: str
+    etag: str | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+@dataclass(frozen=True)
+class FetchedObject:
+    """An object as fetched: `body` is None when it was too large to download."""
+
+    ref: ObjectRef
+    size: int
+    body: bytes | None
+    sha256: str | None
+
+
+@dataclass(frozen=True)
+class RawItem:
+    """An item line as written: numbers still text (the validator converts them)."""
+
+    line_no: int
+    description: str
+    amount: str
+    tax: str | None
+
+
+@dataclass(frozen=True)
+class ParsedDocument:
+    """The syntax of a document: header values and lines as written, no rules applied.
+
+    `fields` maps canonical names (see `parser.FIELD_NAMES`) to raw values;
+    `problems` holds what was already wrong while reading (not_text,
+    empty_document, duplicate_field, unreadable item lines).
+    """
+
+    fields: dict[str, str] = field(default_factory=dict)
+    taxes: tuple[tuple[str, str], ...] = ()
+    items: tuple[RawItem, ...] = ()
+    currency: str | None = None
+    problems: tuple[Problem, ...] = ()
+
+
+@dataclass(frozen=True)
+class Item:
+    line_no: int
+    description: str
+    amount: Decimal
+    tax: Decimal | None
+
+
+@dataclass(frozen=True)
+class Tax:
+    kind: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class Invoice:
+    """A document that passed every rule of SPEC section 3."""
+
+    customer_id: str
+    invoice_id: str
+    invoice_date: date
+    seller: str
+    buyer: str
+    currency: str | None
+    amount: Decimal
+    tax_total: Decimal
+    total: Decimal
+    total_in_words: str | None
+    items: tuple[Item, ...] = ()
+    taxes: tuple[Tax, ...] = ()
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A document that failed: every reason that applies, each with its detail."""
+
+    problems: tuple[Problem, ...]
+
+    @property
+    def reasons(self) -> tuple[Reason, ...]:
+        """Unique codes in SPEC order."""
+        return tuple(sorted({p.reason for p in self.problems}, key=REASON_ORDER.__getitem__))
+
+    @property
+    def details(self) -> tuple[str, ...]:
+        return tuple(p.detail for p in self.problems)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one object: what the CLI prints and the flow run returns."""
+
+    status: str  # loaded | rejected | skipped | failed
+    uri: str
+    message: str
+    reasons: tuple[str, ...] = ()
+    output: str | None = None  # the CSV or the rejection report, as s3://bucket/key

@@ -1,0 +1,60 @@
+"""All of docproc's configuration, read from `DOCPROC_*` variables or `.env`, in one place."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+DEFAULT_SQLITE = Path(".docproc") / "docproc.db"
+
+
+class Settings(BaseSettings):
+    """SPEC section 8; AWS endpoint, region and credentials stay boto3's own variables."""
+
+    model_config = SettingsConfigDict(env_prefix="DOCPROC_", env_file=".env", extra="ignore")
+
+    database_url: SecretStr = Field(
+        default=SecretStr(f"sqlite:///{DEFAULT_SQLITE}"),
+        description="SQLAlchemy URL; the embedded SQLite file is for the demo only.",
+    )
+    source_bucket: str = "docproc-source"
+    target_bucket: str = "docproc-target"
+    export_prefix: str = ""
+    reject_prefix: str = "rejected/"
+    max_document_bytes: int = Field(default=1_048_576, gt=0)
+    aws_credentials_block: str | None = None
+    # boto3 retries throttling, 5xx and dropped connections itself ("standard" mode);
+    # what survives these attempts is retried by the Prefect task with backoff.
+    s3_max_attempts: int = Field(default=4, ge=1)
+    sns_verify: bool = True
+    sns_topic_arns: str = ""
+    sns_max_age_seconds: int = Field(default=3900, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _valid_database_url(cls, value: SecretStr) -> SecretStr:
+        try:
+            url = make_url(value.get_secret_value())
+        except ArgumentError:
+            raise ValueError(
+                "DOCPROC_DATABASE_URL is not a SQLAlchemy URL "
+                "(expected e.g. mysql+pymysql://user:pw@host:3306/db)"
+            ) from None
+        if url.get_backend_name() not in {"mysql", "mariadb", "sqlite"}:
+            raise ValueError("DOCPROC_DATABASE_URL must name MySQL/MariaDB or SQLite")
+        return value
+
+    @property
+    def topic_arns(self) -> frozenset[str]:
+        return frozenset(a.strip() for a in self.sns_topic_arns.split(",") if a.strip())
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Built on first use, never at import: `--help` and unit tests need no environment."""
+    return Settings()

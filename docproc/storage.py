@@ -1,0 +1,115 @@
+"""The one way docproc talks to S3: boto3 with its own endpoint, retry and pool settings."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from docproc.errors import ObjectMissing, Superseded
+from docproc.models import FetchedObject, ObjectRef
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+else:
+    S3Client = Any
+
+_MISSING = frozenset({"NoSuchKey", "NoSuchBucket", "404", "NotFound"})
+
+
+def s3_client(
+    session: boto3.session.Session | None = None,
+    *,
+    endpoint_url: str | None = None,
+    max_attempts: int = 4,
+    max_pool_connections: int = 32,
+) -> S3Client:
+    """An S3 client; with no endpoint given, boto3 reads `AWS_ENDPOINT_URL` itself.
+
+    `session` carries credentials and region, e.g. from a prefect-aws
+    `AwsCredentials` block; boto3's default chain applies when it is None.
+    """
+    config = Config(
+        retries={"mode": "standard", "max_attempts": max_attempts},
+        max_pool_connections=max_pool_connections,
+        connect_timeout=5,
+        read_timeout=30,
+    )
+    session = session or boto3.session.Session()
+    return session.client("s3", endpoint_url=endpoint_url, config=config)
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """`s3://bucket/key` -> (bucket, key); ValueError with a message fit for a user."""
+    if not uri.startswith("s3://"):
+        raise ValueError(f"not an S3 URI (expected s3://bucket/key): {uri!r}")
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    if not bucket:
+        raise ValueError(f"no bucket in S3 URI: {uri!r}")
+    return bucket, key
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def fetch(client: S3Client, ref: ObjectRef, max_bytes: int) -> FetchedObject:
+    """Read one object; too large ones are not downloaded (the size arrives with the headers).
+
+    With `ref.etag` set, only that version is read: a newer one raises `Superseded`.
+    """
+    kwargs: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
+    if ref.etag:
+        kwargs["IfMatch"] = f'"{ref.etag}"'
+    try:
+        response = client.get_object(**kwargs)
+    except ClientError as exc:
+        if _code(exc) in _MISSING:
+            raise ObjectMissing(f"{ref.uri} does not exist ({_code(exc)})") from None
+        if _code(exc) in {"PreconditionFailed", "412"}:
+            raise Superseded(f"{ref.uri} no longer has ETag {ref.etag}") from None
+        raise
+    body = response["Body"]
+    size = int(response["ContentLength"])
+    current = ObjectRef(ref.bucket, ref.key, response["ETag"].strip('"'))
+    if size > max_bytes:
+        body.close()
+        return FetchedObject(current, size, None, None)
+    data = body.read()
+    return FetchedObject(current, size, data, hashlib.sha256(data).hexdigest())
+
+
+def put(client: S3Client, bucket: str, key: str, data: bytes, content_type: str) -> None:
+    """Write one output object; writing the same bytes again is harmless, which retries rely on."""
+    try:
+        client.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
+    except ClientError as exc:
+        if _code(exc) == "NoSuchBucket":
+            raise ObjectMissing(f"target bucket s3://{bucket} does not exist") from None
+        raise
+
+
+def exists(client: S3Client, bucket: str, key: str) -> bool:
+    try:
+        client.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if _code(exc) in _MISSING:
+            return False
+        raise
+    return True
+
+
+def require(client: S3Client, bucket: str, key: str) -> None:
+    """Raise `ObjectMissing` naming what is missing: the bucket or the key."""
+    if exists(client, bucket, key):
+        return
+    try:
+        client.head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        if _code(exc) in _MISSING:
+            raise ObjectMissing(f"bucket s3://{bucket} does not exist") from None
+        raise
+    raise ObjectMissing(f"s3://{bucket}/{key} does not exist")

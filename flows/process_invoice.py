@@ -1,0 +1,94 @@
+"""`process-invoice`: one S3 object through fetch, parse, validate, then load and export, or reject."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+from prefect.client.orchestration import get_client
+from prefect.runtime import flow_run
+from prefect.states import Completed, Failed, State
+
+from docproc import export as exporter
+from docproc.errors import DocprocError, Superseded
+from docproc.models import Invoice, ObjectRef, Outcome, ParsedDocument, Rejection
+from tasks.pipeline import check_processed, export, fetch, load, parse, reject, validate
+
+_ARTIFACT_KEY = re.compile(r"[^a-z0-9]+")
+_PRINTABLE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def _artifact_key(*parts: str) -> str:
+    """Prefect artifact keys allow lowercase letters, digits and dashes only."""
+    return _ARTIFACT_KEY.sub("-", "-".join(parts).lower()).strip("-")[:100]
+
+
+def _rename(ref: ObjectRef, doc: ParsedDocument) -> None:
+    """Name the run after the invoice once it is known, e.g. `inv-00001 from s3://b/k`."""
+    invoice_id = doc.fields.get("invoice_id", "")
+    if not _PRINTABLE_ID.fullmatch(invoice_id) or flow_run.id is None:
+        return
+    try:
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(flow_run.id, name=f"{invoice_id} from {ref.uri}")
+    except Exception as exc:  # a cosmetic step must never fail the load
+        get_run_logger().warning("could not rename the run: %s", exc)
+
+
+def _finish(state: type[Any], outcome: Outcome) -> State[Outcome]:
+    get_run_logger().info("%s: %s", outcome.uri, outcome.message)
+    result: State[Outcome] = state(message=outcome.message, data=outcome)
+    return result
+
+
+@flow(name="process-invoice", flow_run_name="s3://{bucket}/{key}")
+def process_invoice(
+    bucket: str, key: str, etag: str | None = None, force: bool = False
+) -> State[Outcome]:
+    """Load one invoice document from S3 into MySQL and export its CSV, or reject it with reasons."""
+    ref = ObjectRef(bucket, key, etag or None)
+    fetched_state = fetch(ref, return_state=True)
+    fetched = fetched_state.result(raise_on_failure=False)
+    if isinstance(fetched, Superseded):
+        return _finish(Completed, Outcome("skipped", ref.uri, str(fetched)))
+    if isinstance(fetched, DocprocError):
+        return _finish(Failed, Outcome("failed", ref.uri, str(fetched)))
+    if isinstance(fetched, BaseException):
+        raise fetched
+
+    if not force and (record := check_processed(fetched.ref)) is not None:
+        message = f"already {record.status} (ETag {fetched.ref.etag}): nothing to do"
+        return _finish(Completed, Outcome("skipped", ref.uri, message, record.reasons))
+
+    doc = parse(fetched)
+    _rename(ref, doc)
+    verdict = validate(doc, return_state=True).result(raise_on_failure=False)
+    if isinstance(verdict, Rejection):
+        report_uri = reject(fetched.ref, verdict, doc)
+        create_markdown_artifact(
+            key=_artifact_key("rejection", ref.bucket, ref.key),
+            markdown=exporter.rejection_markdown(fetched.ref, verdict, report_uri),
+            description=f"Rejected {ref.uri}",
+        )
+        codes = ", ".join(verdict.reasons)
+        return _finish(
+            Failed,
+            Outcome("rejected", ref.uri, f"rejected: {codes}", verdict.reasons, report_uri),
+        )
+    if not isinstance(verdict, Invoice):
+        raise verdict
+
+    load(verdict, fetched)
+    csv_uri = export(verdict)
+    create_markdown_artifact(
+        key=_artifact_key("invoice", verdict.customer_id, verdict.invoice_id),
+        markdown=exporter.invoice_markdown(verdict, ref.uri, csv_uri),
+        description=f"Invoice {verdict.invoice_id} from {ref.uri}",
+    )
+    message = (
+        f"loaded {verdict.customer_id}/{verdict.invoice_id}: "
+        f"{len(verdict.items)} items, total {verdict.total:.2f}"
+    )
+    return _finish(Completed, Outcome("loaded", ref.uri, message, output=csv_uri))

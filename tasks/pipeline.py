@@ -1,0 +1,118 @@
+"""The steps of `process-invoice`: fetch, parse, validate, load, export, reject.
+
+Expected outcomes (a missing object, a rejected document) end a task as a
+`Failed` state with a message, not as an exception: the UI shows why, the
+logs hold no traceback, and `retry_transient` leaves them alone.
+"""
+
+from __future__ import annotations
+
+from prefect import get_run_logger, task
+from prefect.runtime import flow_run
+from prefect.states import Failed, State
+
+from docproc import export as exporter
+from docproc import loader, parser, storage, validator
+from docproc.errors import DocprocError
+from docproc.loader import DocumentRecord
+from docproc.models import FetchedObject, Invoice, ObjectRef, ParsedDocument, Rejection
+from tasks import resources
+from tasks.retry import RETRIES
+
+
+def s3_uri(bucket: str, key: str) -> str:
+    return f"s3://{bucket}/{key}"
+
+
+@task(name="fetch", task_run_name="fetch {ref.key}", **RETRIES)
+def fetch(ref: ObjectRef) -> FetchedObject | State[DocprocError]:
+    """Download the object, or only learn its size when it is too large to accept."""
+    try:
+        fetched = storage.fetch(resources.s3(), ref, resources.settings().max_document_bytes)
+    except DocprocError as exc:
+        get_run_logger().error("%s", exc)
+        return Failed(message=str(exc), data=exc)
+    get_run_logger().info("fetched %s: %d bytes, ETag %s", ref.uri, fetched.size, fetched.ref.etag)
+    return fetched
+
+
+@task(name="check-processed", task_run_name="check {ref.key}", **RETRIES)
+def check_processed(ref: ObjectRef) -> DocumentRecord | None:
+    """A version already recorded, whose output is still in place, needs no second run."""
+    record = loader.find_document(resources.engine(), ref)
+    if record is None:
+        return None
+    config = resources.settings()
+    if record.status == loader.LOADED and record.customer_id and record.invoice_id:
+        key = exporter.csv_key(config.export_prefix, record.customer_id, record.invoice_id)
+    else:
+        key = exporter.report_key(config.reject_prefix, ref.key)
+    if not storage.exists(resources.s3(), config.target_bucket, key):
+        get_run_logger().warning(
+            "%s was %s, but %s is missing: processing it again",
+            ref.uri,
+            record.status,
+            s3_uri(config.target_bucket, key),
+        )
+        return None
+    return record
+
+
+@task(name="parse", task_run_name="parse {fetched.ref.key}", **RETRIES)
+def parse(fetched: FetchedObject) -> ParsedDocument:
+    """Read the document's lines into fields; nothing is judged yet."""
+    if fetched.body is None:
+        return validator.oversized(fetched.size, resources.settings().max_document_bytes)
+    doc = parser.parse(fetched.body)
+    get_run_logger().info("read %d header fields and %d items", len(doc.fields), len(doc.items))
+    return doc
+
+
+@task(name="validate", **RETRIES)
+def validate(doc: ParsedDocument) -> Invoice | State[Rejection]:
+    """Apply the rules of SPEC section 3; a rejection ends this task Failed, never retried."""
+    result = validator.validate(doc)
+    if isinstance(result, Rejection):
+        get_run_logger().warning("rejected: %s", "; ".join(result.details))
+        return Failed(message=f"rejected: {', '.join(result.reasons)}", data=result)
+    get_run_logger().info("valid: %s/%s, total %s", result.customer_id, result.invoice_id, result.total)
+    return result
+
+
+@task(name="load", task_run_name="load {invoice.invoice_id}", **RETRIES)
+def load(invoice: Invoice, fetched: FetchedObject) -> None:
+    """Write the invoice and its `documents` row in one transaction."""
+    loader.load_invoices(resources.engine(), [(invoice, fetched)], flow_run.id)
+    get_run_logger().info(
+        "loaded %s/%s with %d items", invoice.customer_id, invoice.invoice_id, len(invoice.items)
+    )
+
+
+@task(name="export", task_run_name="export {invoice.invoice_id}", **RETRIES)
+def export(invoice: Invoice) -> str:
+    """Put the invoice's CSV in the target bucket; returns its URI."""
+    config = resources.settings()
+    key = exporter.csv_key(config.export_prefix, invoice.customer_id, invoice.invoice_id)
+    storage.put(
+        resources.s3(),
+        config.target_bucket,
+        key,
+        exporter.invoice_csv(invoice),
+        exporter.CSV_CONTENT_TYPE,
+    )
+    uri = s3_uri(config.target_bucket, key)
+    get_run_logger().info("exported %s", uri)
+    return uri
+
+
+@task(name="reject", task_run_name="reject {ref.key}", **RETRIES)
+def reject(ref: ObjectRef, rejection: Rejection, doc: ParsedDocument) -> str:
+    """Write the report, then record the rejection: the record is what marks the version done."""
+    config = resources.settings()
+    key = exporter.report_key(config.reject_prefix, ref.key)
+    report = exporter.rejection_report(ref, rejection, flow_run.id, loader.now())
+    storage.put(resources.s3(), config.target_bucket, key, report, exporter.REPORT_CONTENT_TYPE)
+    loader.record_rejections(resources.engine(), [(ref, rejection, doc.fields)], flow_run.id)
+    uri = s3_uri(config.target_bucket, key)
+    get_run_logger().info("wrote rejection report %s", uri)
+    return uri

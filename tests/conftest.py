@@ -1,0 +1,122 @@
+"""Real parts for the tests that cross a process: moto server, MariaDB, a Prefect API.
+
+Each is started once per test session; each test gets clean tables and its own buckets.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, delete, text
+from sqlalchemy.engine import Engine, make_url
+
+from docproc import schema, storage
+from docproc.emulator import EMULATOR_ENV, moto_server
+
+TEST_DB_URL = os.environ.get(
+    "DOCPROC_TEST_DATABASE_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
+)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    saved = {k: os.environ.get(k) for k in [*EMULATOR_ENV, "AWS_ENDPOINT_URL"]}
+    with moto_server() as endpoint:
+        os.environ.update(EMULATOR_ENV)
+        os.environ["AWS_ENDPOINT_URL"] = endpoint
+        yield endpoint
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def mysql_url() -> Iterator[str]:
+    """A database of its own for this run, on the server at DOCPROC_TEST_DATABASE_URL, dropped after."""
+    server = make_url(TEST_DB_URL)
+    name = f"docproc_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+    except Exception as exc:
+        pytest.fail(f"MySQL at {TEST_DB_URL} is needed (run `make db`): {exc}")
+    url = server.set(database=name).render_as_string(hide_password=False)
+    schema.create_all(create_engine(url))
+    yield url
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP DATABASE `{name}`"))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def mysql_engine(mysql_url: str) -> Iterator[Engine]:
+    engine = create_engine(mysql_url, pool_pre_ping=True)
+    yield engine
+    engine.dispose()
+
+
+def clear_tables(engine: Engine) -> None:
+    with engine.begin() as conn:
+        for table in reversed(schema.metadata.sorted_tables):
+            conn.execute(delete(table))
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[None]:
+    """One Prefect API for the whole session: it takes about 10 s to start."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+@dataclass
+class Pipeline:
+    """Where one test's documents go in and come out."""
+
+    source: str
+    target: str
+    s3: Any
+    engine: Engine
+
+    def upload(self, key: str, body: bytes) -> str:
+        response = self.s3.put_object(Bucket=self.source, Key=key, Body=body)
+        return str(response["ETag"]).strip('"')
+
+    def target_keys(self) -> list[str]:
+        listing = self.s3.list_objects_v2(Bucket=self.target)
+        return sorted(obj["Key"] for obj in listing.get("Contents", []))
+
+    def read_target(self, key: str) -> bytes:
+        data: bytes = self.s3.get_object(Bucket=self.target, Key=key)["Body"].read()
+        return data
+
+
+@pytest.fixture
+def pipeline(
+    moto_endpoint: str, mysql_url: str, mysql_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Pipeline]:
+    """Fresh buckets and empty tables, with the DOCPROC_* settings pointing at them."""
+    from tasks import resources
+
+    suffix = uuid.uuid4().hex[:8]
+    source, target = f"src-{suffix}", f"dst-{suffix}"
+    client = storage.s3_client()
+    for bucket in (source, target):
+        client.create_bucket(Bucket=bucket)
+    clear_tables(mysql_engine)
+    monkeypatch.setenv("DOCPROC_DATABASE_URL", mysql_url)
+    monkeypatch.setenv("DOCPROC_SOURCE_BUCKET", source)
+    monkeypatch.setenv("DOCPROC_TARGET_BUCKET", target)
+    resources.reset()
+    yield Pipeline(source, target, client, mysql_engine)
+    resources.reset()

@@ -1,0 +1,156 @@
+"""The loader and schema against a real MariaDB (and SQLite, the demo's database)."""
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, inspect, select
+
+from docproc import loader, schema
+from docproc.models import FetchedObject, Invoice, Item, ObjectRef, Problem, Reason, Rejection, Tax
+from docproc.schema import documents, invoice_items, invoice_taxes, invoices
+from tests.conftest import clear_tables
+
+
+@pytest.fixture(params=["mariadb", "sqlite"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    if request.param == "mariadb":
+        eng = request.getfixturevalue("mysql_engine")
+        clear_tables(eng)
+        yield eng
+    else:
+        eng = loader.make_engine(f"sqlite:///{tmp_path}/nested/dir/docproc.db")
+        schema.create_all(eng)
+        yield eng
+        eng.dispose()
+
+
+def invoice(**changes: object) -> Invoice:
+    base = Invoice(
+        customer_id="sm-LK0080145",
+        invoice_id="inv-00001",
+        invoice_date=date(2018, 3, 31),
+        seller="O'Brien \"Space\" \\ Mechanics; DROP TABLE invoices; --",
+        buyer="Starfleet ₹ HQ",
+        currency="INR",
+        amount=Decimal("2100.00"),
+        tax_total=Decimal("200.00"),
+        total=Decimal("2300.00"),
+        total_in_words=None,
+        items=(
+            Item(1, "controller", Decimal("2000.00"), Decimal("200.00")),
+            Item(2, "dial", Decimal("100.00"), None),
+        ),
+        taxes=(Tax("SGST", Decimal("120.00")), Tax("CGST", Decimal("80.00"))),
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def fetched(key: str = "in/a b.txt", etag: str = "e1") -> FetchedObject:
+    return FetchedObject(ObjectRef("src", key, etag), 100, b"x", "0" * 64)
+
+
+def snapshot(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table, without the timestamps that say when."""
+    out = {}
+    with engine.connect() as conn:
+        for table in schema.metadata.sorted_tables:
+            cols = [c for c in table.columns if c.name not in {"loaded_at", "processed_at", "id"}]
+            out[table.name] = sorted(conn.execute(select(*cols)).all(), key=repr)
+    return out
+
+
+def test_init_is_idempotent(engine: Engine) -> None:
+    schema.create_all(engine)
+    schema.create_all(engine)
+    assert set(inspect(engine).get_table_names()) >= {
+        "invoices", "invoice_items", "invoice_taxes", "documents"
+    }  # fmt: skip
+
+
+def test_load_writes_every_table_with_values_as_given(engine: Engine) -> None:
+    inv = invoice()
+    loader.load_invoices(engine, [(inv, fetched())], "run-1")
+    with engine.connect() as conn:
+        row = conn.execute(select(invoices)).one()
+        items = conn.execute(select(invoice_items).order_by(invoice_items.c.line_no)).all()
+        taxes = conn.execute(select(invoice_taxes.c.kind, invoice_taxes.c.amount)).all()
+        doc = conn.execute(select(documents)).one()
+    assert row.seller == inv.seller  # bound parameters: quotes and SQL arrive as text
+    assert row.buyer == "Starfleet ₹ HQ"
+    assert (row.amount, row.tax_total, row.total) == (Decimal("2100.00"), Decimal("200.00"), Decimal("2300.00"))
+    assert row.invoice_date == date(2018, 3, 31)
+    assert (row.source_bucket, row.source_key, row.source_etag) == ("src", "in/a b.txt", "e1")
+    assert [(i.line_no, i.description, i.amount, i.tax) for i in items] == [
+        (1, "controller", Decimal("2000.00"), Decimal("200.00")),
+        (2, "dial", Decimal("100.00"), None),
+    ]
+    assert sorted(taxes) == [("CGST", Decimal("80.00")), ("SGST", Decimal("120.00"))]
+    assert (doc.status, doc.customer_id, doc.invoice_id, doc.flow_run_id) == (
+        "loaded", "sm-LK0080145", "inv-00001", "run-1"
+    )  # fmt: skip
+
+
+def test_loading_twice_leaves_the_same_rows(engine: Engine) -> None:
+    loader.load_invoices(engine, [(invoice(), fetched())], "run-1")
+    first = snapshot(engine)
+    loader.load_invoices(engine, [(invoice(), fetched())], "run-1")
+    assert snapshot(engine) == first
+
+
+def test_a_new_document_replaces_the_invoice_items_and_taxes(engine: Engine) -> None:
+    loader.load_invoices(engine, [(invoice(), fetched())])
+    newer = invoice(
+        amount=Decimal("50.00"), tax_total=Decimal("0.00"), total=Decimal("50.00"),
+        items=(Item(1, "only one", Decimal("50.00"), None),), taxes=(),
+    )  # fmt: skip
+    loader.load_invoices(engine, [(newer, fetched("in/v2.txt", "e2"))])
+    with engine.connect() as conn:
+        assert conn.execute(select(invoices.c.total, invoices.c.source_key)).all() == [
+            (Decimal("50.00"), "in/v2.txt")
+        ]
+        assert conn.execute(select(invoice_items.c.description)).scalars().all() == ["only one"]
+        assert conn.execute(select(func.count()).select_from(invoice_taxes)).scalar() == 0
+        assert conn.execute(select(func.count()).select_from(documents)).scalar() == 2
+
+
+def test_a_batch_naming_one_invoice_twice_keeps_the_later(engine: Engine) -> None:
+    older = invoice()
+    newer = invoice(items=(Item(1, "later", Decimal("2100.00"), Decimal("200.00")),))
+    loader.load_invoices(engine, [(older, fetched("a", "1")), (newer, fetched("b", "2"))])
+    with engine.connect() as conn:
+        assert conn.execute(select(invoice_items.c.description)).scalars().all() == ["later"]
+
+
+def test_a_failed_transaction_writes_nothing(engine: Engine) -> None:
+    broken = invoice(items=(Item(1, "a", Decimal(1), None), Item(1, "dup line", Decimal(1), None)))
+    with pytest.raises(Exception, match="(?i)unique|duplicate"):
+        loader.load_invoices(engine, [(broken, fetched())])
+    assert all(rows == [] for rows in snapshot(engine).values())
+
+
+def test_rejection_is_recorded_and_found(engine: Engine) -> None:
+    ref = ObjectRef("src", "in/bad.txt", "e9")
+    rejection = Rejection((Problem(Reason.BAD_DATE, "x"), Problem(Reason.TOTAL_MISMATCH, "y")))
+    assert loader.find_document(engine, ref) is None
+    loader.record_rejections(engine, [(ref, rejection, {"invoice_id": "inv-9", "customer_id": "x" * 65})])
+    record = loader.find_document(engine, ref)
+    assert record == loader.DocumentRecord(
+        "rejected", ("bad_date", "total_mismatch"), None, "inv-9", None
+    )
+    assert loader.find_document(engine, ObjectRef("src", "in/bad.txt", "other")) is None
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(invoices)).scalar() == 0
+
+
+def test_long_unicode_keys_are_one_version_each(engine: Engine) -> None:
+    long_key = "in/" + "ü" * 1000
+    for key in (long_key, long_key[:-1] + "u", "IN/A", "in/a"):
+        loader.record_rejections(engine, [(ObjectRef("src", key, "e"), Rejection(()), {})])
+    loader.record_rejections(engine, [(ObjectRef("src", long_key, "e"), Rejection(()), {})])
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(documents)).scalar() == 4
+    assert loader.find_document(engine, ObjectRef("src", long_key, "e")) is not None

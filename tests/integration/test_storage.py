@@ -1,0 +1,80 @@
+"""S3 access through boto3 against the moto server over HTTP."""
+
+import hashlib
+import uuid
+
+import pytest
+
+from docproc import storage
+from docproc.errors import ObjectMissing, Superseded
+from docproc.models import ObjectRef
+
+
+@pytest.fixture
+def bucket(moto_endpoint: str) -> str:
+    name = f"b-{uuid.uuid4().hex[:8]}"
+    storage.s3_client().create_bucket(Bucket=name)
+    return name
+
+
+def test_client_takes_the_endpoint_from_aws_endpoint_url(moto_endpoint: str) -> None:
+    assert storage.s3_client().meta.endpoint_url == moto_endpoint
+
+
+def test_fetch_reads_body_etag_and_digest(bucket: str) -> None:
+    s3 = storage.s3_client()
+    etag = s3.put_object(Bucket=bucket, Key="in/a b+c.txt", Body=b"hello")["ETag"].strip('"')
+    got = storage.fetch(s3, ObjectRef(bucket, "in/a b+c.txt"), max_bytes=100)
+    assert got.body == b"hello"
+    assert got.size == 5
+    assert got.ref == ObjectRef(bucket, "in/a b+c.txt", etag)
+    assert got.sha256 == hashlib.sha256(b"hello").hexdigest()
+
+
+def test_too_large_is_known_without_the_body(bucket: str) -> None:
+    s3 = storage.s3_client()
+    s3.put_object(Bucket=bucket, Key="big", Body=b"x" * 2000)
+    got = storage.fetch(s3, ObjectRef(bucket, "big"), max_bytes=1999)
+    assert (got.size, got.body, got.sha256) == (2000, None, None)
+
+
+def test_a_named_version_that_was_overwritten_is_superseded(bucket: str) -> None:
+    s3 = storage.s3_client()
+    old = s3.put_object(Bucket=bucket, Key="k", Body=b"v1")["ETag"].strip('"')
+    s3.put_object(Bucket=bucket, Key="k", Body=b"v2")
+    with pytest.raises(Superseded):
+        storage.fetch(s3, ObjectRef(bucket, "k", old), max_bytes=100)
+
+
+def test_missing_object_and_bucket_are_named(bucket: str) -> None:
+    s3 = storage.s3_client()
+    with pytest.raises(ObjectMissing, match="does not exist"):
+        storage.fetch(s3, ObjectRef(bucket, "nope"), max_bytes=100)
+    with pytest.raises(ObjectMissing, match=f"s3://{bucket}/nope does not exist"):
+        storage.require(s3, bucket, "nope")
+    with pytest.raises(ObjectMissing, match="bucket s3://no-such-bucket-x does not exist"):
+        storage.require(s3, "no-such-bucket-x", "k")
+    with pytest.raises(ObjectMissing, match="target bucket"):
+        storage.put(s3, "no-such-bucket-x", "k", b"", "text/plain")
+
+
+def test_put_and_exists(bucket: str) -> None:
+    s3 = storage.s3_client()
+    assert not storage.exists(s3, bucket, "out/x.csv")
+    storage.put(s3, bucket, "out/x.csv", b"a,b\r\n", "text/csv")
+    assert storage.exists(s3, bucket, "out/x.csv")
+    assert s3.get_object(Bucket=bucket, Key="out/x.csv")["ContentType"] == "text/csv"
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [("s3://b/k", ("b", "k")), ("s3://b/in/a b.txt", ("b", "in/a b.txt")), ("s3://b", ("b", ""))],
+)
+def test_parse_s3_uri(uri: str, expected: tuple[str, str]) -> None:
+    assert storage.parse_s3_uri(uri) == expected
+
+
+@pytest.mark.parametrize("uri", ["b/k", "http://b/k", "s3:///k", ""])
+def test_parse_s3_uri_refuses(uri: str) -> None:
+    with pytest.raises(ValueError, match="S3 URI"):
+        storage.parse_s3_uri(uri)

@@ -1,0 +1,109 @@
+import csv
+import io
+import json
+from datetime import date, datetime
+from decimal import Decimal
+
+import pytest
+
+from docproc import export
+from docproc.models import Invoice, Item, ObjectRef, Problem, Reason, Rejection, Tax
+
+
+def invoice(**changes: object) -> Invoice:
+    base = Invoice(
+        customer_id="sm-LK0080145",
+        invoice_id="inv-00001",
+        invoice_date=date(2018, 3, 31),
+        seller="Space Mechanics Inc.",
+        buyer="Starfleet Interplanatory HQ",
+        currency=None,
+        amount=Decimal("2100.00"),
+        tax_total=Decimal("200.00"),
+        total=Decimal("2300.00"),
+        total_in_words="Two thousand three hundred",
+        items=(
+            Item(1, "Fusion controller", Decimal("2000"), Decimal("200")),
+            Item(2, "Dial", Decimal("100.5"), None),
+        ),
+        taxes=(Tax("SGST", Decimal("200.00")),),
+    )
+    return Invoice(**{**base.__dict__, **changes})  # type: ignore[arg-type]
+
+
+def rows(data: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+
+
+def test_csv_has_the_spec_header_and_one_row_per_item() -> None:
+    data = export.invoice_csv(invoice())
+    assert data.startswith(b"customer_id,invoice_id,invoice_date,seller,buyer,currency,amount,")
+    assert b"\r\n" in data  # RFC 4180 line ends
+    table = rows(data)
+    assert table[0] == list(export.CSV_COLUMNS)
+    assert table[1] == [
+        "sm-LK0080145", "inv-00001", "2018-03-31", "Space Mechanics Inc.",
+        "Starfleet Interplanatory HQ", "", "2100.00", "200.00", "2300.00",
+        "Two thousand three hundred", "1", "Fusion controller", "2000.00", "200.00",
+    ]  # fmt: skip
+    assert table[2][10:] == ["2", "Dial", "100.50", ""]
+    assert len(table) == 3
+
+
+def test_csv_without_items_has_one_row_with_empty_item_cells() -> None:
+    table = rows(export.invoice_csv(invoice(items=())))
+    assert len(table) == 2
+    assert table[1][10:] == ["", "", "", ""]
+
+
+def test_csv_quotes_commas_quotes_and_newlines() -> None:
+    seller = 'ACME, "the best"\nLtd'
+    data = export.invoice_csv(invoice(seller=seller))
+    assert b'"ACME, ""the best""\nLtd"' in data
+    assert rows(data)[1][3] == seller
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_csv_defuses_formulas_in_text_cells(start: str) -> None:
+    evil = f"{start}HYPERLINK(\"http://x\")"
+    table = rows(export.invoice_csv(invoice(buyer=evil, items=(Item(1, evil, Decimal(1), None),))))
+    assert table[1][4] == "'" + evil
+    assert table[1][11] == "'" + evil
+    assert table[1][6] == "2100.00"  # numbers are not text cells
+
+
+def test_csv_is_utf8() -> None:
+    data = export.invoice_csv(invoice(seller="Ḿüñçhen GmbH ₹"))
+    assert "Ḿüñçhen GmbH ₹" in data.decode("utf-8")
+
+
+def test_keys() -> None:
+    assert export.csv_key("", "c1", "i1") == "c1/i1.csv"
+    assert export.csv_key("out/", "c1", "i1") == "out/c1/i1.csv"
+    assert export.report_key("rejected/", "in/a b.txt") == "rejected/in/a b.txt.json"
+
+
+def test_rejection_report_fields() -> None:
+    rejection = Rejection(
+        (
+            Problem(Reason.TOTAL_MISMATCH, "7650.00 + 500.00 is not 8100.00"),
+            Problem(Reason.BAD_DATE, "Dated 31 Feb 2018 is not a calendar date"),
+        )
+    )
+    ref = ObjectRef("src", "in/x.txt", "abc")
+    report = json.loads(export.rejection_report(ref, rejection, "run-1", datetime(2026, 1, 2, 3, 4, 5)))
+    assert report == {
+        "bucket": "src",
+        "key": "in/x.txt",
+        "etag": "abc",
+        "reasons": ["bad_date", "total_mismatch"],
+        "details": ["7650.00 + 500.00 is not 8100.00", "Dated 31 Feb 2018 is not a calendar date"],
+        "flow_run_id": "run-1",
+        "rejected_at": "2026-01-02T03:04:05Z",
+    }
+
+
+def test_markdown_escapes_table_cells() -> None:
+    text = export.invoice_markdown(invoice(seller="a|b\nc"), "s3://s/k", "s3://t/c.csv")
+    assert "| seller | a\\|b c |" in text
+    assert "| 2 | Dial | 100.50 |  |" in text
