@@ -33,7 +33,7 @@ def s3_client(
     `AwsCredentials` block; boto3's default chain applies when it is None.
     """
     config = Config(
-        retries={"mode": "standard", "max_attempts": max_attempts},
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
         max_pool_connections=max_pool_connections,
         connect_timeout=5,
         read_timeout=30,

@@ -68,7 +68,7 @@ def parse(fetched: FetchedObject) -> ParsedDocument:
     return doc
 
 
-@task(name="validate", **RETRIES)
+@task(name="validate", task_run_name="validate", **RETRIES)
 def validate(doc: ParsedDocument) -> Invoice | State[Rejection]:
     """Apply the rules of SPEC section 3; a rejection ends this task Failed, never retried."""
     result = validator.validate(doc)
