@@ -67,7 +67,7 @@ def init_db() -> None:
     try:
         schema.create_all(engine)
     except SQLAlchemyError as exc:
-        fail(f"cannot create the tables: {exc.__class__.__name__}: {exc.orig or exc}", 1)
+        fail(f"cannot create the tables: {getattr(exc, 'orig', None) or exc}", 1)
     console.print(
         f"tables {', '.join(schema.metadata.tables)} ready in "
         f"{engine.url.render_as_string(hide_password=True)}"
@@ -136,3 +136,99 @@ def demo() -> None:
 
     load_settings()
     raise typer.Exit(run_demo(console))
+
+
+Host = Annotated[str, typer.Option("--host", help="Address to listen on.")]
+Port = Annotated[int, typer.Option("--port", help="Port to listen on; SNS POSTs to /sns.")]
+
+
+@app.command()
+def serve(
+    host: Host = "127.0.0.1",
+    port: Port = 8080,
+    poll_seconds: Annotated[
+        float, typer.Option(help="How often the runner looks for triggered runs (latency).")
+    ] = 1.0,
+    prefect_port: Annotated[
+        int | None, typer.Option(help="Port of the local Prefect server, when one is started.")
+    ] = None,
+) -> None:
+    """Run the webhook and a runner of the deployments together, until Ctrl-C.
+
+    Uses PREFECT_API_URL, or starts a local Prefect server (and prints its UI address).
+    """
+    quiet_prefect()
+    load_settings()
+    from deployments.serve import serve as run_serve
+
+    run_serve(host, port, poll_seconds, prefect_port)
+
+
+@app.command()
+def webhook(host: Host = "127.0.0.1", port: Port = 8080) -> None:
+    """Run the SNS webhook alone; it hands objects to the Prefect API at PREFECT_API_URL."""
+    quiet_prefect()
+    load_settings()
+    import uvicorn
+
+    from deployments.handover import PrefectHandOver
+    from docproc.settings import get_settings
+    from docproc.webhook import create_app
+
+    try:
+        hand_over = PrefectHandOver()
+    except ValueError as exc:
+        fail(str(exc))
+    console.print(f"webhook: http://{host}:{port}/sns")
+    uvicorn.run(create_app(get_settings(), hand_over), host=host, port=port, log_level="info")
+
+
+@app.command()
+def provision(
+    webhook_url: Annotated[
+        str, typer.Option("--webhook-url", help="Where SNS should POST, e.g. https://host/sns.")
+    ],
+    topic_name: Annotated[str, typer.Option(help="SNS topic for the source bucket's events.")] = (
+        "docproc-source-events"
+    ),
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan and change nothing.")
+    ] = False,
+) -> None:
+    """Create the buckets, SNS topic, topic policy, bucket notification and subscription.
+
+    Idempotent: reads what exists first and changes only what differs; a second run
+    says "nothing to change". Works against AWS or any endpoint (AWS_ENDPOINT_URL).
+    """
+    from docproc import provision as prov
+    from tasks import resources
+
+    load_settings()
+    config = resources.settings()
+    try:
+        session, endpoint_url = resources.aws_session()
+        clients = prov.make_clients(session, endpoint_url=endpoint_url)
+        steps = prov.plan(
+            clients,
+            source_bucket=config.source_bucket,
+            target_bucket=config.target_bucket,
+            webhook_url=webhook_url,
+            topic_name=topic_name,
+        )
+    except ValueError as exc:
+        fail(str(exc))
+    except prov.ProvisionError as exc:
+        fail(str(exc), EXIT_REJECTED)
+    if not steps:
+        console.print("nothing to change: everything is provisioned")
+        return
+    console.print(f"{'plan' if dry_run else 'applying'} ({len(steps)} steps):")
+    for step in steps:
+        console.print(f"  - {step.description}")
+    if dry_run:
+        return
+    try:
+        prov.apply(clients, steps)
+    except prov.ProvisionError as exc:
+        fail(str(exc), EXIT_REJECTED)
+    console.print("[green]done[/]")

@@ -51,6 +51,6 @@ def is_transient(exc: BaseException) -> bool:
         if exc.connection_invalidated or isinstance(exc, InterfaceError):
             return True
         if isinstance(exc, OperationalError):
-            args = getattr(exc.orig, "args", ())
+            args: tuple[object, ...] = getattr(exc.orig, "args", ())
             return bool(args) and args[0] in _TRANSIENT_MYSQL_CODES
     return False

@@ -114,7 +114,9 @@ def load_invoices(
     at = now()
     latest = {(inv.customer_id, inv.invoice_id): (inv, obj) for inv, obj in batch}
     keys = list(latest)
-    invoice_rows, item_rows, tax_rows = [], [], []
+    invoice_rows: list[dict[str, Any]] = []
+    item_rows: list[dict[str, Any]] = []
+    tax_rows: list[dict[str, Any]] = []
     for (customer_id, invoice_id), (inv, obj) in latest.items():
         owner = {"customer_id": customer_id, "invoice_id": invoice_id}
         invoice_rows.append(

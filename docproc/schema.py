@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -22,7 +24,7 @@ from sqlalchemy.types import TypeEngine
 
 metadata = MetaData()
 
-_MYSQL = {"mysql_charset": "utf8mb4", "mysql_engine": "InnoDB"}
+_MYSQL: dict[str, Any] = {"mysql_charset": "utf8mb4", "mysql_engine": "InnoDB"}
 
 
 def _ascii(length: int) -> TypeEngine[str]:

@@ -39,7 +39,8 @@ def s3_client(
         read_timeout=30,
     )
     session = session or boto3.session.Session()
-    return session.client("s3", endpoint_url=endpoint_url, config=config)
+    client: S3Client = session.client("s3", endpoint_url=endpoint_url, config=config)
+    return client
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from prefect import get_run_logger, task
 from prefect.runtime import flow_run
-from prefect.states import Failed, State
+from prefect.client.schemas.objects import State
+from prefect.states import Failed
 
 from docproc import export as exporter
 from docproc import loader, parser, storage, validator

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import boto3
 
 from sqlalchemy import Engine
 
@@ -27,20 +29,26 @@ def engine() -> Engine:
     return eng
 
 
+def aws_session() -> tuple[boto3.session.Session | None, str | None]:
+    """Session and endpoint from the `AwsCredentials` block named in the settings, if any.
+
+    None, None leaves both to boto3's own chain and `AWS_ENDPOINT_URL`.
+    """
+    name = settings().aws_credentials_block
+    if not name:
+        return None, None
+    from prefect_aws import AwsCredentials
+
+    creds: Any = AwsCredentials.load(name)
+    return creds.get_boto3_session(), creds.aws_client_parameters.endpoint_url
+
+
 @lru_cache
 def s3() -> S3Client:
-    """S3 from the `AwsCredentials` block named in the settings, else boto3's own chain."""
-    config = settings()
-    if config.aws_credentials_block:
-        from prefect_aws import AwsCredentials
-
-        creds = AwsCredentials.load(config.aws_credentials_block)
-        return storage.s3_client(
-            creds.get_boto3_session(),
-            endpoint_url=creds.aws_client_parameters.endpoint_url,
-            max_attempts=config.s3_max_attempts,
-        )
-    return storage.s3_client(max_attempts=config.s3_max_attempts)
+    session, endpoint_url = aws_session()
+    return storage.s3_client(
+        session, endpoint_url=endpoint_url, max_attempts=settings().s3_max_attempts
+    )
 
 
 def reset() -> None:

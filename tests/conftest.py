@@ -70,13 +70,26 @@ def clear_tables(engine: Engine) -> None:
 
 
 @pytest.fixture(scope="session")
-def prefect_api() -> Iterator[None]:
-    """One Prefect API for the whole session: it takes about 10 s to start."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from prefect.testing.utilities import prefect_test_harness
+def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One started Prefect server for the whole session (about 10 s to start).
 
-    with prefect_test_harness(server_startup_timeout=90):
-        yield
+    A real `prefect server start` rather than `prefect_test_harness`: event
+    triggers of served deployments fire there as they do for users.
+    """
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from deployments.local_server import local_prefect_server
+
+    home = tmp_path_factory.mktemp("prefect-home")
+    with local_prefect_server(home=home, log=home / "server.log") as api_url:
+        saved = os.environ.get("PREFECT_API_URL")
+        os.environ["PREFECT_API_URL"] = api_url
+        with temporary_settings({PREFECT_API_URL: api_url}):
+            yield api_url
+        if saved is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = saved
 
 
 @dataclass

@@ -1,0 +1,41 @@
+"""The deployments of `prefect.yaml`, read once, so that `serve` and `prefect deploy` agree."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PREFECT_YAML = Path(__file__).resolve().parent.parent / "prefect.yaml"
+
+
+@lru_cache
+def declared() -> dict[str, dict[str, Any]]:
+    """Each deployment of `prefect.yaml` by name."""
+    config = yaml.safe_load(PREFECT_YAML.read_text())
+    return {d["name"]: d for d in config["deployments"]}
+
+
+def triggers(name: str) -> list[Any]:
+    """The deployment's triggers as Prefect objects."""
+    from prefect.events import DeploymentEventTrigger
+
+    return [DeploymentEventTrigger(**spec) for spec in declared()[name].get("triggers", [])]
+
+
+def runner_deployments() -> list[Any]:
+    """What `serve` runs: every declared deployment, with its triggers, in this process."""
+    from flows.process_invoice import process_invoice
+
+    flows = {"process-invoice": process_invoice}
+    return [
+        flow.to_deployment(
+            name=name,
+            description=declared()[name].get("description"),
+            tags=declared()[name].get("tags"),
+            triggers=triggers(name),
+        )
+        for name, flow in flows.items()
+    ]
