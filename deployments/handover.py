@@ -32,7 +32,9 @@ class PrefectHandOver:
             headers["Authorization"] = f"Basic {token}"
         # No retries here: SNS retries a 503 for up to an hour, and it must get its
         # answer well within its 15 s timeout.
-        self._client = httpx.Client(base_url=url.rstrip("/") + "/", headers=headers, timeout=timeout)
+        self._client = httpx.Client(
+            base_url=url.rstrip("/") + "/", headers=headers, timeout=timeout
+        )
 
     def __call__(self, refs: Sequence[ObjectRef]) -> None:
         body = [events.object_created(ref) for ref in refs]

@@ -1,4 +1,4 @@
-"""`python -m docproc`: one command per verb; Prefect is imported only by the commands that run flows."""
+"""`python -m docproc`: one command per verb; Prefect is imported only inside the commands."""
 
 from __future__ import annotations
 

@@ -30,7 +30,9 @@ def run_demo(console: Console) -> int:
             s3.create_bucket(Bucket=bucket)
         sample = files("docproc").joinpath("samples/docproc-invoice.txt").read_bytes()
         s3.put_object(Bucket=config.source_bucket, Key=SAMPLE_KEY, Body=sample)
-        console.print(f"S3 emulator at {endpoint}: uploaded s3://{config.source_bucket}/{SAMPLE_KEY}")
+        console.print(
+            f"S3 emulator at {endpoint}: uploaded s3://{config.source_bucket}/{SAMPLE_KEY}"
+        )
         console.print("running the process-invoice flow (Prefect starts a local API first) ...")
 
         outcome = run_process(config.source_bucket, SAMPLE_KEY, force=True)

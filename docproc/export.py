@@ -70,7 +70,13 @@ def invoice_csv(invoice: Invoice) -> bytes:
     writer.writerow(CSV_COLUMNS)
     for item in invoice.items:
         writer.writerow(
-            [*head, str(item.line_no), _text(item.description), _money(item.amount), _money(item.tax)]
+            [
+                *head,
+                str(item.line_no),
+                _text(item.description),
+                _money(item.amount),
+                _money(item.tax),
+            ]
         )
     if not invoice.items:
         writer.writerow([*head, "", "", "", ""])

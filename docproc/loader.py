@@ -164,7 +164,7 @@ def record_rejections(
     batch: Sequence[tuple[ObjectRef, Rejection, dict[str, str]]],
     flow_run_id: str | None = None,
 ) -> None:
-    """Mark object versions rejected with their codes; `ids` names the invoice when it could be read.
+    """Mark object versions rejected; `ids` names the invoice when it could be read.
 
     An invoice loaded earlier from another document is left as it was.
     """

@@ -1,4 +1,4 @@
-"""`process-invoice`: one S3 object through fetch, parse, validate, then load and export, or reject."""
+"""`process-invoice`: one S3 object: fetch, parse, validate, then export and load, or reject."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.client.orchestration import get_client
-from prefect.runtime import flow_run
 from prefect.client.schemas.objects import State
+from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
 from docproc import export as exporter
@@ -48,7 +48,7 @@ def _finish(state: type[Any], outcome: Outcome) -> State[Outcome]:
 def process_invoice(
     bucket: str, key: str, etag: str | None = None, force: bool = False
 ) -> State[Outcome]:
-    """Load one invoice document from S3 into MySQL and export its CSV, or reject it with reasons."""
+    """Load one invoice document from S3 into MySQL and export its CSV, or reject it."""
     ref = ObjectRef(bucket, key, etag or None)
     fetched_state = fetch(ref, return_state=True)
     fetched = fetched_state.result(raise_on_failure=False)
@@ -81,8 +81,8 @@ def process_invoice(
     if not isinstance(verdict, Invoice):
         raise verdict
 
-    load(verdict, fetched)
     csv_uri = export(verdict)
+    load(verdict, fetched)
     create_markdown_artifact(
         key=_artifact_key("invoice", verdict.customer_id, verdict.invoice_id),
         markdown=exporter.invoice_markdown(verdict, ref.uri, csv_uri),

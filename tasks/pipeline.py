@@ -1,4 +1,8 @@
-"""The steps of `process-invoice`: fetch, parse, validate, load, export, reject.
+"""The steps of `process-invoice`: fetch, parse, validate, export and load, or reject.
+
+Outputs go to the target bucket first and the `documents` row is committed
+last, in the transaction that loads the invoice: a version with a row is done,
+and a run cut short anywhere before it is simply run again.
 
 Expected outcomes (a missing object, a rejected document) end a task as a
 `Failed` state with a message, not as an exception: the UI shows why, the
@@ -8,8 +12,8 @@ logs hold no traceback, and `retry_transient` leaves them alone.
 from __future__ import annotations
 
 from prefect import get_run_logger, task
-from prefect.runtime import flow_run
 from prefect.client.schemas.objects import State
+from prefect.runtime import flow_run
 from prefect.states import Failed
 
 from docproc import export as exporter
@@ -39,24 +43,8 @@ def fetch(ref: ObjectRef) -> FetchedObject | State[DocprocError]:
 
 @task(name="check-processed", task_run_name="check {ref.key}", **RETRIES)
 def check_processed(ref: ObjectRef) -> DocumentRecord | None:
-    """A version already recorded, whose output is still in place, needs no second run."""
-    record = loader.find_document(resources.engine(), ref)
-    if record is None:
-        return None
-    config = resources.settings()
-    if record.status == loader.LOADED and record.customer_id and record.invoice_id:
-        key = exporter.csv_key(config.export_prefix, record.customer_id, record.invoice_id)
-    else:
-        key = exporter.report_key(config.reject_prefix, ref.key)
-    if not storage.exists(resources.s3(), config.target_bucket, key):
-        get_run_logger().warning(
-            "%s was %s, but %s is missing: processing it again",
-            ref.uri,
-            record.status,
-            s3_uri(config.target_bucket, key),
-        )
-        return None
-    return record
+    """A version with a `documents` row is done: its row is written after its output."""
+    return loader.find_document(resources.engine(), ref)
 
 
 @task(name="parse", task_run_name="parse {fetched.ref.key}", **RETRIES)
@@ -76,7 +64,9 @@ def validate(doc: ParsedDocument) -> Invoice | State[Rejection]:
     if isinstance(result, Rejection):
         get_run_logger().warning("rejected: %s", "; ".join(result.details))
         return Failed(message=f"rejected: {', '.join(result.reasons)}", data=result)
-    get_run_logger().info("valid: %s/%s, total %s", result.customer_id, result.invoice_id, result.total)
+    get_run_logger().info(
+        "valid: %s/%s, total %s", result.customer_id, result.invoice_id, result.total
+    )
     return result
 
 

@@ -6,7 +6,6 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import boto3
-
 from sqlalchemy import Engine
 
 from docproc import schema, storage

@@ -39,7 +39,7 @@ def moto_endpoint() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def mysql_url() -> Iterator[str]:
-    """A database of its own for this run, on the server at DOCPROC_TEST_DATABASE_URL, dropped after."""
+    """A database of this run's own on the DOCPROC_TEST_DATABASE_URL server, dropped after."""
     server = make_url(TEST_DB_URL)
     name = f"docproc_test_{uuid.uuid4().hex[:10]}"
     admin = create_engine(server)
@@ -86,6 +86,9 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         os.environ["PREFECT_API_URL"] = api_url
         with temporary_settings({PREFECT_API_URL: api_url}):
             yield api_url
+            from prefect.logging.handlers import APILogWorker
+
+            APILogWorker.drain_all(timeout=5)  # before the server goes, not at exit
         if saved is None:
             os.environ.pop("PREFECT_API_URL", None)
         else:

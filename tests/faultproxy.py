@@ -6,6 +6,7 @@ mid-request), so the retry paths under test are the real ones.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from types import TracebackType
@@ -59,10 +60,8 @@ class FaultProxy:
         except OSError:
             pass
         for sock in (src, dst):
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             sock.close()
 
     def close(self) -> None:

@@ -33,7 +33,7 @@ def invoice(**changes: object) -> Invoice:
         customer_id="sm-LK0080145",
         invoice_id="inv-00001",
         invoice_date=date(2018, 3, 31),
-        seller="O'Brien \"Space\" \\ Mechanics; DROP TABLE invoices; --",
+        seller='O\'Brien "Space" \\ Mechanics; DROP TABLE invoices; --',
         buyer="Starfleet ₹ HQ",
         currency="INR",
         amount=Decimal("2100.00"),
@@ -81,7 +81,11 @@ def test_load_writes_every_table_with_values_as_given(engine: Engine) -> None:
         doc = conn.execute(select(documents)).one()
     assert row.seller == inv.seller  # bound parameters: quotes and SQL arrive as text
     assert row.buyer == "Starfleet ₹ HQ"
-    assert (row.amount, row.tax_total, row.total) == (Decimal("2100.00"), Decimal("200.00"), Decimal("2300.00"))
+    assert (row.amount, row.tax_total, row.total) == (
+        Decimal("2100.00"),
+        Decimal("200.00"),
+        Decimal("2300.00"),
+    )
     assert row.invoice_date == date(2018, 3, 31)
     assert (row.source_bucket, row.source_key, row.source_etag) == ("src", "in/a b.txt", "e1")
     assert [(i.line_no, i.description, i.amount, i.tax) for i in items] == [
@@ -127,7 +131,7 @@ def test_a_batch_naming_one_invoice_twice_keeps_the_later(engine: Engine) -> Non
 
 def test_a_failed_transaction_writes_nothing(engine: Engine) -> None:
     broken = invoice(items=(Item(1, "a", Decimal(1), None), Item(1, "dup line", Decimal(1), None)))
-    with pytest.raises(Exception, match="(?i)unique|duplicate"):
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
         loader.load_invoices(engine, [(broken, fetched())])
     assert all(rows == [] for rows in snapshot(engine).values())
 
@@ -136,7 +140,9 @@ def test_rejection_is_recorded_and_found(engine: Engine) -> None:
     ref = ObjectRef("src", "in/bad.txt", "e9")
     rejection = Rejection((Problem(Reason.BAD_DATE, "x"), Problem(Reason.TOTAL_MISMATCH, "y")))
     assert loader.find_document(engine, ref) is None
-    loader.record_rejections(engine, [(ref, rejection, {"invoice_id": "inv-9", "customer_id": "x" * 65})])
+    loader.record_rejections(
+        engine, [(ref, rejection, {"invoice_id": "inv-9", "customer_id": "x" * 65})]
+    )
     record = loader.find_document(engine, ref)
     assert record == loader.DocumentRecord(
         "rejected", ("bad_date", "total_mismatch"), None, "inv-9", None

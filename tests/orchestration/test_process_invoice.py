@@ -57,7 +57,12 @@ def test_the_sample_goes_from_bucket_to_rows_to_csv(pipeline: Pipeline) -> None:
     assert state.is_completed()
     assert outcome.status == "loaded"
     assert flow_run.name == f"inv-00001 from s3://{pipeline.source}/in/docproc-invoice.txt"
-    assert counts(pipeline) == {"invoices": 1, "invoice_items": 5, "invoice_taxes": 1, "documents": 1}
+    assert counts(pipeline) == {
+        "invoices": 1,
+        "invoice_items": 5,
+        "invoice_taxes": 1,
+        "documents": 1,
+    }
     with pipeline.engine.connect() as conn:
         row = conn.execute(select(schema.invoices)).one()
         doc = conn.execute(select(schema.documents)).one()
@@ -85,7 +90,12 @@ def test_a_rejected_document_leaves_a_record_a_report_and_a_failed_run(pipeline:
     assert state.is_failed()
     assert "bad_date" in state.message and "total_mismatch" in state.message
     assert outcome.status == "rejected"
-    assert counts(pipeline) == {"invoices": 0, "invoice_items": 0, "invoice_taxes": 0, "documents": 1}
+    assert counts(pipeline) == {
+        "invoices": 0,
+        "invoice_items": 0,
+        "invoice_taxes": 0,
+        "documents": 1,
+    }
     with pipeline.engine.connect() as conn:
         doc = conn.execute(select(schema.documents)).one()
     assert (doc.status, doc.reasons) == ("rejected", "bad_date,total_mismatch,words_mismatch")
@@ -98,7 +108,9 @@ def test_a_rejected_document_leaves_a_record_a_report_and_a_failed_run(pipeline:
     assert runs["validate"].state_name == "Failed"
     assert runs["validate"].run_count == 1  # a rejection is never retried
     assert "load" not in runs and "export" not in runs
-    assert pipeline.s3.get_object(Bucket=pipeline.source, Key="in/bad doc.txt")["Body"].read() == BAD
+    assert (
+        pipeline.s3.get_object(Bucket=pipeline.source, Key="in/bad doc.txt")["Body"].read() == BAD
+    )
 
 
 def test_too_large_is_rejected_without_download(
@@ -127,17 +139,48 @@ def test_processing_the_same_object_twice_leaves_identical_rows_and_one_csv(
     assert forced.status == "loaded"
     with pipeline.engine.connect() as conn:
         assert conn.execute(select(schema.invoice_items)).all() == before
-    assert counts(pipeline) == {"invoices": 1, "invoice_items": 5, "invoice_taxes": 1, "documents": 1}
+    assert counts(pipeline) == {
+        "invoices": 1,
+        "invoice_items": 5,
+        "invoice_taxes": 1,
+        "documents": 1,
+    }
     assert pipeline.target_keys() == ["sm-LK0080145/inv-00001.csv"]
 
 
-def test_a_lost_csv_is_written_again_on_the_next_delivery(pipeline: Pipeline) -> None:
+def test_a_run_cut_short_before_its_load_is_done_again(
+    pipeline: Pipeline, mysql_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CSV is out but the database never took the rows: the next delivery loads it."""
+    from sqlalchemy.engine import make_url
+
+    from tasks import resources
+
     pipeline.upload("in/a.txt", SAMPLE)
-    run(pipeline, "in/a.txt")
-    pipeline.s3.delete_object(Bucket=pipeline.target, Key="sm-LK0080145/inv-00001.csv")
+    url = make_url(mysql_url)
+    with FaultProxy(url.host or "127.0.0.1", url.port or 3306) as proxy:
+        proxied = url.set(port=proxy.port, host="127.0.0.1").render_as_string(hide_password=False)
+        monkeypatch.setenv("DOCPROC_DATABASE_URL", proxied)
+        resources.reset()
+        proxy.drop_when(b"INSERT INTO invoices", times=10)  # more than the retries
+        state = process_invoice(pipeline.source, "in/a.txt", return_state=True)
+    assert state.is_failed()
+    with get_client(sync_client=True) as client:
+        flow_run = client.read_flow_run(state.state_details.flow_run_id)
+    assert task_runs(flow_run)["load"].run_count == 4  # first try and three retries
+    assert pipeline.target_keys() == ["sm-LK0080145/inv-00001.csv"]
+    assert counts(pipeline)["documents"] == 0
+
+    monkeypatch.setenv("DOCPROC_DATABASE_URL", mysql_url)
+    resources.reset()
     _, outcome, _ = run(pipeline, "in/a.txt")
     assert outcome.status == "loaded"
-    assert pipeline.target_keys() == ["sm-LK0080145/inv-00001.csv"]
+    assert counts(pipeline) == {
+        "invoices": 1,
+        "invoice_items": 5,
+        "invoice_taxes": 1,
+        "documents": 1,
+    }
 
 
 def test_a_missing_object_fails_the_run_with_a_message(pipeline: Pipeline) -> None:
@@ -189,8 +232,13 @@ def test_a_lost_database_connection_is_retried(
         monkeypatch.setenv("DOCPROC_DATABASE_URL", proxied.render_as_string(hide_password=False))
         resources.reset()
         proxy.drop_when(b"INSERT INTO invoices")
-        state, outcome, flow_run = run(pipeline, "in/a.txt")
+        state, _, flow_run = run(pipeline, "in/a.txt")
     assert proxy.dropped == 1
     assert state.is_completed(), state.message
     assert task_runs(flow_run)["load"].run_count == 2
-    assert counts(pipeline) == {"invoices": 1, "invoice_items": 5, "invoice_taxes": 1, "documents": 1}
+    assert counts(pipeline) == {
+        "invoices": 1,
+        "invoice_items": 5,
+        "invoice_taxes": 1,
+        "documents": 1,
+    }

@@ -65,7 +65,7 @@ def test_csv_quotes_commas_quotes_and_newlines() -> None:
 
 @pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
 def test_csv_defuses_formulas_in_text_cells(start: str) -> None:
-    evil = f"{start}HYPERLINK(\"http://x\")"
+    evil = f'{start}HYPERLINK("http://x")'
     table = rows(export.invoice_csv(invoice(buyer=evil, items=(Item(1, evil, Decimal(1), None),))))
     assert table[1][4] == "'" + evil
     assert table[1][11] == "'" + evil
@@ -91,7 +91,9 @@ def test_rejection_report_fields() -> None:
         )
     )
     ref = ObjectRef("src", "in/x.txt", "abc")
-    report = json.loads(export.rejection_report(ref, rejection, "run-1", datetime(2026, 1, 2, 3, 4, 5)))
+    report = json.loads(
+        export.rejection_report(ref, rejection, "run-1", datetime(2026, 1, 2, 3, 4, 5))
+    )
     assert report == {
         "bucket": "src",
         "key": "in/x.txt",

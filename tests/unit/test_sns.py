@@ -48,7 +48,7 @@ from tests.sns_signing import (
     sns_timestamp,
 )
 
-SAMPLES = Path("/work/shared/samples/sns")
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "sns"
 NOW = datetime(2025, 3, 1, 12, 0, 0, 123000, tzinfo=UTC)
 CN_TOPIC = "arn:aws-cn:sns:cn-north-1:123456789012:docproc-source"
 GOV_TOPIC = "arn:aws-us-gov:sns:us-gov-west-1:123456789012:docproc-source"

@@ -21,7 +21,7 @@ from docproc.sns import (
     parse_message,
 )
 
-VECTORS = Path("/work/shared/samples/sns/aws-signed")
+VECTORS = Path(__file__).resolve().parents[1] / "data" / "sns" / "aws-signed"
 NOTIFICATIONS: list[dict[str, str]] = json.loads((VECTORS / "notifications.json").read_text())
 CERT_PEM = (VECTORS / "signing-cert.pem").read_bytes()
 IDS = [
