@@ -6,23 +6,35 @@ latency between an upload and its run; a work pool is the scale-out path instead
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from contextlib import ExitStack
 from pathlib import Path
 
 import uvicorn
+from fastapi import FastAPI
 
 from docproc.settings import get_settings
 from docproc.webhook import create_app
 
-log = logging.getLogger("docproc.serve")
+
+def log_to_console() -> None:
+    """Show docproc's own INFO lines (one per webhook request) beside Prefect's."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s | %(levelname)-7s | %(name)s - %(message)s")
+    )
+    logger = logging.getLogger("docproc")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
 
 
 class WebhookServer:
     """uvicorn in a background thread, so that the runner can own the main thread."""
 
-    def __init__(self, app: object, host: str, port: int) -> None:
+    def __init__(self, app: FastAPI, host: str, port: int) -> None:
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="webhook", daemon=True)
@@ -43,29 +55,36 @@ def serve(
     prefect_home: Path | None = None,
 ) -> None:
     """Serve until Ctrl-C; everything started here is stopped on the way out."""
-    from prefect import serve as prefect_serve
+    from prefect.runner import Runner
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from deployments.definitions import runner_deployments
     from deployments.handover import PrefectHandOver
     from deployments.local_server import local_prefect_server
 
+    log_to_console()
     with ExitStack() as stack:
         api_url = PREFECT_API_URL.value()
         if not api_url:
             print("PREFECT_API_URL is not set: starting a local Prefect server ...", flush=True)
             api_url = stack.enter_context(local_prefect_server(prefect_port, prefect_home))
-            print(f"Prefect UI: {api_url.removesuffix('/api')}", flush=True)
         stack.enter_context(temporary_settings({PREFECT_API_URL: api_url}))
+        print(f"Prefect UI: {api_url.removesuffix('/api')}", flush=True)
+
+        # Deployments and their triggers first: an event that arrives before its
+        # trigger exists starts nothing.
+        runner = Runner(pause_on_shutdown=False, query_seconds=poll_seconds)
+        for deployment in runner_deployments():
+            runner.add_deployment(deployment)
+            print(f"serving deployment {deployment.flow_name}/{deployment.name}", flush=True)
+
         hand_over = PrefectHandOver(api_url)
         stack.callback(hand_over.close)
         webhook = WebhookServer(create_app(get_settings(), hand_over), host, port)
         webhook.start()
         stack.callback(webhook.stop)
-        print(f"webhook: http://{host}:{port}/sns (health: /healthz)", flush=True)
-        prefect_serve(
-            *runner_deployments(),
-            pause_on_shutdown=False,
-            print_starting_message=True,
-            query_seconds=poll_seconds,
-        )
+        print(f"webhook: http://{host}:{port}/sns (health: /healthz); Ctrl-C stops", flush=True)
+        try:
+            asyncio.run(runner.start())
+        except KeyboardInterrupt:
+            print("stopping ...", flush=True)

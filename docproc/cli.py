@@ -180,7 +180,10 @@ def webhook(host: Host = "127.0.0.1", port: Port = 8080) -> None:
     except ValueError as exc:
         fail(str(exc))
     console.print(f"webhook: http://{host}:{port}/sns")
-    uvicorn.run(create_app(get_settings(), hand_over), host=host, port=port, log_level="info")
+    from deployments.serve import log_to_console
+
+    log_to_console()
+    uvicorn.run(create_app(get_settings(), hand_over), host=host, port=port, log_level="warning")
 
 
 @app.command()

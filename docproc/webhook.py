@@ -59,7 +59,7 @@ class HandOverError(Exception):
 
 
 class PayloadTooLargeError(SnsError):
-    """SNS never sends more than 256 KiB; anything bigger is refused unread."""
+    """SPEC's cap: an S3 event envelope is a few KiB, so anything this big is refused unread."""
 
     status: ClassVar[int] = 413
 
