@@ -1,0 +1,115 @@
+"""`python -m docproc`: what a user types and what they see, exit codes included."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from importlib.resources import files
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from docproc.cli import app
+from tests.conftest import Pipeline
+
+SAMPLE = files("docproc").joinpath("samples/docproc-invoice.txt").read_bytes()
+REPO = Path(__file__).resolve().parents[2]
+runner = CliRunner()
+
+
+def docproc(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """The real command line, in a process of its own."""
+    return subprocess.run(
+        [sys.executable, "-m", "docproc", *args],
+        cwd=REPO,
+        env=env or dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.parametrize(
+    "command", [[], ["process"], ["init-db"], ["serve"], ["webhook"], ["provision"], ["demo"]]
+)
+def test_help_needs_no_environment(command: list[str]) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DOCPROC_", "AWS_"))}
+    result = docproc(*command, "--help", env=clean, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "Usage: python -m docproc" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("docs/a.txt", "not an S3 URI"),
+        ("s3://", "no bucket"),
+        ("s3://{source}", "no object key"),
+        ("s3://no-such-bucket-zz/a.txt", "bucket s3://no-such-bucket-zz does not exist"),
+        ("s3://{source}/missing.txt", "s3://{source}/missing.txt does not exist"),
+    ],
+)
+def test_process_usage_errors_exit_2_with_one_line(
+    pipeline: Pipeline, uri: str, message: str
+) -> None:
+    result = runner.invoke(app, ["process", uri.format(source=pipeline.source)])
+    assert result.exit_code == 2
+    assert message.format(source=pipeline.source) in result.output
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_process_prints_the_outcome_and_exits_0_or_1(pipeline: Pipeline) -> None:
+    pipeline.upload("in/good.txt", SAMPLE)
+    pipeline.upload("in/bad.txt", SAMPLE.replace(b"Total: 8150", b"Total: 9150"))
+
+    good = runner.invoke(app, ["process", f"s3://{pipeline.source}/in/good.txt"])
+    assert good.exit_code == 0, good.output
+    assert f"loaded s3://{pipeline.source}/in/good.txt" in good.output
+    assert f"output: s3://{pipeline.target}/sm-LK0080145/inv-00001.csv" in good.output
+
+    bad = runner.invoke(app, ["process", f"s3://{pipeline.source}/in/bad.txt"])
+    assert bad.exit_code == 1
+    assert "rejected" in bad.output and "total_mismatch" in bad.output
+
+    again = runner.invoke(app, ["process", f"s3://{pipeline.source}/in/good.txt"])
+    assert again.exit_code == 0
+    assert "skipped" in again.output
+
+
+def test_process_on_the_temporary_api_shows_no_traceback(pipeline: Pipeline) -> None:
+    """Without PREFECT_API_URL, Prefect starts a temporary server; its teardown stays quiet."""
+    pipeline.upload("in/good.txt", SAMPLE)
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    result = docproc("process", f"s3://{pipeline.source}/in/good.txt", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "loaded" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "Error" not in result.stderr
+
+
+def test_init_db_is_idempotent_and_refuses_a_bad_url(mysql_url: str) -> None:
+    env = dict(os.environ, DOCPROC_DATABASE_URL=mysql_url)
+    for _ in range(2):
+        result = docproc("init-db", env=env, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert "tables invoices, invoice_items, invoice_taxes, documents ready" in result.stdout
+    bad = docproc("init-db", env=dict(os.environ, DOCPROC_DATABASE_URL="nonsense"), timeout=60)
+    assert bad.returncode == 2
+    assert "DOCPROC_DATABASE_URL is not a SQLAlchemy URL" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_demo_runs_the_whole_chain(mysql_url: str, moto_endpoint: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env["DOCPROC_DATABASE_URL"] = mysql_url
+    result = docproc("demo", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "loaded in" in result.stdout
+    assert "sm-LK0080145,inv-00001,2018-03-31,Space Mechanics Inc." in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
