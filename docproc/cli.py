@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from docproc.models import Outcome
+from docproc.summary import STATUSES, Summary
 
 app = typer.Typer(
     name="docproc",
@@ -123,6 +124,98 @@ def run_process(bucket: str, key: str, *, force: bool = False) -> Outcome:
     if isinstance(result, Outcome):
         return result
     return Outcome("failed", f"s3://{bucket}/{key}", f"{type(result).__name__}: {result}")
+
+
+@app.command()
+def backfill(
+    uri: Annotated[str, typer.Argument(help="The prefix, as s3://bucket/prefix.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Process again the versions already done.")
+    ] = False,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(help="Documents per batch (default DOCPROC_BATCH_SIZE).", min=1, max=1000),
+    ] = None,
+) -> None:
+    """Run the `backfill-prefix` flow over every object under an S3 prefix.
+
+    Shows progress while it runs and a summary at the end. Versions already in the
+    `documents` table are skipped unless --force. Exit status: 0 nothing rejected
+    or failed, 1 some were, 2 bad URI or missing bucket.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from docproc import storage
+    from docproc.errors import ObjectMissing
+    from tasks import resources
+
+    load_settings()
+    try:
+        bucket, prefix = storage.parse_s3_uri(uri)
+        resources.s3().head_bucket(Bucket=bucket)
+    except ValueError as exc:
+        fail(str(exc))
+    except ClientError as exc:
+        if str(exc.response.get("Error", {}).get("Code")) in {"404", "NoSuchBucket"}:
+            fail(str(ObjectMissing(f"bucket s3://{bucket} does not exist")))
+        fail(f"cannot read s3://{bucket}: {exc}", EXIT_REJECTED)
+    except BotoCoreError as exc:
+        fail(f"cannot reach S3: {exc}", EXIT_REJECTED)
+    summary = run_backfill(bucket, prefix, force=force, batch_size=batch_size)
+    print_summary(summary)
+    raise typer.Exit(EXIT_OK if summary.ok else EXIT_REJECTED)
+
+
+def run_backfill(bucket: str, prefix: str, *, force: bool, batch_size: int | None) -> Summary:
+    """The flow in this process, with a progress bar fed by its batches."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    quiet_prefect()
+    from flows.backfill import backfill_prefix, watching
+
+    columns = (
+        TextColumn("[bold]backfill[/]"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} listed"),
+        TextColumn("{task.fields[counts]}"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        bar = progress.add_task("backfill", total=None, counts="", rate="")
+
+        def show(summary: Summary, total: int) -> None:
+            counts = " ".join(f"{s} {summary.statuses[s]}" for s in STATUSES)
+            rate = f"{summary.docs_per_second:.0f} docs/s"
+            progress.update(bar, total=total, completed=summary.listed, counts=counts, rate=rate)
+
+        with watching(show):
+            state = backfill_prefix(
+                bucket, prefix, force=force, batch_size=batch_size, return_state=True
+            )
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, Summary):
+        return result
+    fail(f"the backfill failed: {type(result).__name__}: {result}", EXIT_REJECTED)
+
+
+def print_summary(summary: Summary) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{summary.listed} objects listed in {summary.seconds:.1f} s")
+    table.add_column("status")
+    table.add_column("objects", justify="right")
+    for status in STATUSES:
+        table.add_row(status, str(summary.statuses[status]))
+    table.add_row("docs/s", f"{summary.docs_per_second:.0f}", style="dim")
+    console.print(table)
+    if summary.reasons:
+        reasons = Table("reason code", "documents", title="rejections")
+        for reason, count in summary.reasons.most_common():
+            reasons.add_row(reason, str(count))
+        console.print(reasons)
+    for uri, error in summary.failures:
+        console.print(f"[red]failed[/] {uri}: {error}")
 
 
 @app.command()

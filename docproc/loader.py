@@ -99,21 +99,49 @@ def _document_row(
     }
 
 
-def load_invoices(
+def record(
     engine: Engine,
-    batch: Sequence[tuple[Invoice, FetchedObject]],
+    loaded: Sequence[tuple[Invoice, FetchedObject]] = (),
+    rejected: Sequence[tuple[ObjectRef, Rejection, dict[str, str]]] = (),
     flow_run_id: str | None = None,
 ) -> None:
-    """Upsert invoices, replace their items and taxes, and mark each object version loaded.
+    """Write a batch of outcomes in one transaction, with bulk statements.
 
-    All in one transaction. When a batch names one invoice twice, the later document wins,
-    as it would had they been loaded one after the other.
+    Loaded invoices are upserted and their items and taxes replaced; every object
+    version gets its `documents` row, the mark that it is done. When a batch names
+    one invoice twice, the later document wins, as it would one after the other.
+    A rejection leaves an invoice loaded earlier from another document as it was;
+    `ids` names the rejected document's invoice when it could be read.
     """
-    if not batch:
+    if not loaded and not rejected:
         return
     at = now()
+    doc_rows = [
+        _document_row(obj.ref, LOADED, (), inv.customer_id, inv.invoice_id, flow_run_id, at)
+        for inv, obj in loaded
+    ] + [
+        _document_row(
+            ref,
+            REJECTED,
+            rejection.reasons,
+            _id_or_none(ids.get("customer_id")),
+            _id_or_none(ids.get("invoice_id")),
+            flow_run_id,
+            at,
+        )
+        for ref, rejection, ids in rejected
+    ]
+    with engine.begin() as conn:
+        _write_invoices(conn, loaded, at)
+        _upsert(conn, documents, doc_rows)
+
+
+def _write_invoices(
+    conn: Connection, batch: Sequence[tuple[Invoice, FetchedObject]], at: datetime
+) -> None:
     latest = {(inv.customer_id, inv.invoice_id): (inv, obj) for inv, obj in batch}
-    keys = list(latest)
+    if not latest:
+        return
     invoice_rows: list[dict[str, Any]] = []
     item_rows: list[dict[str, Any]] = []
     tax_rows: list[dict[str, Any]] = []
@@ -143,46 +171,15 @@ def load_invoices(
             for i in inv.items
         ]
         tax_rows += [owner | {"kind": t.kind, "amount": t.amount} for t in inv.taxes]
-    doc_rows = [
-        _document_row(obj.ref, LOADED, (), inv.customer_id, inv.invoice_id, flow_run_id, at)
-        for inv, obj in batch
-    ]
-    with engine.begin() as conn:
-        _upsert(conn, invoices, invoice_rows)
-        for child in (invoice_items, invoice_taxes):
-            owner_key = tuple_(child.c.customer_id, child.c.invoice_id)
-            conn.execute(delete(child).where(owner_key.in_(keys)))
-        if item_rows:
-            conn.execute(invoice_items.insert(), item_rows)
-        if tax_rows:
-            conn.execute(invoice_taxes.insert(), tax_rows)
-        _upsert(conn, documents, doc_rows)
-
-
-def record_rejections(
-    engine: Engine,
-    batch: Sequence[tuple[ObjectRef, Rejection, dict[str, str]]],
-    flow_run_id: str | None = None,
-) -> None:
-    """Mark object versions rejected; `ids` names the invoice when it could be read.
-
-    An invoice loaded earlier from another document is left as it was.
-    """
-    at = now()
-    rows = [
-        _document_row(
-            ref,
-            REJECTED,
-            rejection.reasons,
-            _id_or_none(ids.get("customer_id")),
-            _id_or_none(ids.get("invoice_id")),
-            flow_run_id,
-            at,
-        )
-        for ref, rejection, ids in batch
-    ]
-    with engine.begin() as conn:
-        _upsert(conn, documents, rows)
+    _upsert(conn, invoices, invoice_rows)
+    keys = list(latest)
+    for child in (invoice_items, invoice_taxes):
+        owner_key = tuple_(child.c.customer_id, child.c.invoice_id)
+        conn.execute(delete(child).where(owner_key.in_(keys)))
+    if item_rows:
+        conn.execute(invoice_items.insert(), item_rows)
+    if tax_rows:
+        conn.execute(invoice_taxes.insert(), tax_rows)
 
 
 def _id_or_none(value: str | None) -> str | None:
@@ -211,3 +208,16 @@ def find_document(engine: Engine, ref: ObjectRef) -> DocumentRecord | None:
         return None
     reasons = tuple(row.reasons.split(",")) if row.reasons else ()
     return DocumentRecord(row.status, reasons, row.customer_id, row.invoice_id, row.flow_run_id)
+
+
+def known_versions(engine: Engine, refs: Sequence[ObjectRef]) -> set[ObjectRef]:
+    """Which of these object versions already have a `documents` row: one query per batch."""
+    if not refs:
+        return set()
+    by_digest = {(r.bucket, _key_sha256(r.key), r.etag or ""): r for r in refs}
+    version = tuple_(documents.c.bucket, documents.c.object_key_sha256, documents.c.etag)
+    stmt = select(documents.c.bucket, documents.c.object_key_sha256, documents.c.etag).where(
+        version.in_(list(by_digest))
+    )
+    with engine.connect() as conn:
+        return {by_digest[tuple(row)] for row in conn.execute(stmt)}

@@ -51,6 +51,14 @@ class ObjectRef:
 
 
 @dataclass(frozen=True)
+class ListedObject:
+    """An object as a listing names it: enough to skip it, or refuse it, without a GET."""
+
+    ref: ObjectRef
+    size: int
+
+
+@dataclass(frozen=True)
 class FetchedObject:
     """An object as fetched: `body` is None when it was too large to download."""
 

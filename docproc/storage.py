@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -10,7 +13,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from docproc.errors import ObjectMissing, Superseded
-from docproc.models import FetchedObject, ObjectRef
+from docproc.models import FetchedObject, ListedObject, ObjectRef
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -114,3 +117,61 @@ def require(client: S3Client, bucket: str, key: str) -> None:
             raise ObjectMissing(f"bucket s3://{bucket} does not exist") from None
         raise
     raise ObjectMissing(f"s3://{bucket}/{key} does not exist")
+
+
+def iter_pages(
+    client: S3Client, bucket: str, prefix: str, page_size: int = 1000
+) -> Iterator[list[ListedObject]]:
+    """The objects under a prefix, one page at a time: memory stays flat on any prefix size."""
+    paginator = client.get_paginator("list_objects_v2")
+    try:
+        pages = paginator.paginate(
+            Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": min(page_size, 1000)}
+        )
+        for page in pages:
+            yield [
+                ListedObject(ObjectRef(bucket, o["Key"], o["ETag"].strip('"')), int(o["Size"]))
+                for o in page.get("Contents", [])
+            ]
+    except ClientError as exc:
+        if _code(exc) in _MISSING:
+            raise ObjectMissing(f"bucket s3://{bucket} does not exist") from None
+        raise
+
+
+Fetched = FetchedObject | ObjectMissing | Superseded
+
+
+def fetch_many(
+    client: S3Client, objects: Sequence[ListedObject], max_bytes: int, workers: int = 32
+) -> list[tuple[Fetched, float]]:
+    """Fetch concurrently, each with its duration in seconds.
+
+    What vanished or changed since the listing is returned, not raised. Any
+    other error (after boto3's own retries) is raised once all fetches have
+    ended, so that the caller's retry starts from a quiet pool.
+    """
+
+    def one(obj: ListedObject) -> tuple[Fetched, float]:
+        started = time.perf_counter()
+        if obj.size > max_bytes:
+            return FetchedObject(obj.ref, obj.size, None, None), 0.0
+        try:
+            result: Fetched = fetch(client, obj.ref, max_bytes)
+        except (ObjectMissing, Superseded) as exc:
+            result = exc
+        return result, time.perf_counter() - started
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(objects)))) as pool:
+        return list(pool.map(one, objects))
+
+
+def put_many(
+    client: S3Client, items: Sequence[tuple[str, str, bytes, str]], workers: int = 32
+) -> None:
+    """Write (bucket, key, body, content type) outputs concurrently; all or an exception."""
+    if not items:
+        return
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(items)))) as pool:
+        for _ in pool.map(lambda item: put(client, *item), items):
+            pass

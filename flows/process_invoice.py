@@ -15,15 +15,10 @@ from prefect.states import Completed, Failed
 from docproc import export as exporter
 from docproc.errors import DocprocError, Superseded
 from docproc.models import Invoice, ObjectRef, Outcome, ParsedDocument, Rejection
+from flows.naming import artifact_key
 from tasks.pipeline import check_processed, export, fetch, load, parse, reject, validate
 
-_ARTIFACT_KEY = re.compile(r"[^a-z0-9]+")
 _PRINTABLE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-
-
-def _artifact_key(*parts: str) -> str:
-    """Prefect artifact keys allow lowercase letters, digits and dashes only."""
-    return _ARTIFACT_KEY.sub("-", "-".join(parts).lower()).strip("-")[:100]
 
 
 def _rename(ref: ObjectRef, doc: ParsedDocument) -> None:
@@ -69,7 +64,7 @@ def process_invoice(
     if isinstance(verdict, Rejection):
         report_uri = reject(fetched.ref, verdict, doc)
         create_markdown_artifact(
-            key=_artifact_key("rejection", ref.bucket, ref.key),
+            key=artifact_key("rejection", ref.bucket, ref.key),
             markdown=exporter.rejection_markdown(fetched.ref, verdict, report_uri),
             description=f"Rejected {ref.uri}",
         )
@@ -84,7 +79,7 @@ def process_invoice(
     csv_uri = export(verdict)
     load(verdict, fetched)
     create_markdown_artifact(
-        key=_artifact_key("invoice", verdict.customer_id, verdict.invoice_id),
+        key=artifact_key("invoice", verdict.customer_id, verdict.invoice_id),
         markdown=exporter.invoice_markdown(verdict, ref.uri, csv_uri),
         description=f"Invoice {verdict.invoice_id} from {ref.uri}",
     )

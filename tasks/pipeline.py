@@ -22,14 +22,14 @@ from docproc.errors import DocprocError
 from docproc.loader import DocumentRecord
 from docproc.models import FetchedObject, Invoice, ObjectRef, ParsedDocument, Rejection
 from tasks import resources
-from tasks.retry import RETRIES
+from tasks.options import TASK_DEFAULTS
 
 
 def s3_uri(bucket: str, key: str) -> str:
     return f"s3://{bucket}/{key}"
 
 
-@task(name="fetch", task_run_name="fetch {ref.key}", **RETRIES)
+@task(name="fetch", task_run_name="fetch {ref.key}", **TASK_DEFAULTS)
 def fetch(ref: ObjectRef) -> FetchedObject | State[DocprocError]:
     """Download the object, or only learn its size when it is too large to accept."""
     try:
@@ -41,13 +41,13 @@ def fetch(ref: ObjectRef) -> FetchedObject | State[DocprocError]:
     return fetched
 
 
-@task(name="check-processed", task_run_name="check {ref.key}", **RETRIES)
+@task(name="check-processed", task_run_name="check {ref.key}", **TASK_DEFAULTS)
 def check_processed(ref: ObjectRef) -> DocumentRecord | None:
     """A version with a `documents` row is done: its row is written after its output."""
     return loader.find_document(resources.engine(), ref)
 
 
-@task(name="parse", task_run_name="parse {fetched.ref.key}", **RETRIES)
+@task(name="parse", task_run_name="parse {fetched.ref.key}", **TASK_DEFAULTS)
 def parse(fetched: FetchedObject) -> ParsedDocument:
     """Read the document's lines into fields; nothing is judged yet."""
     if fetched.body is None:
@@ -57,7 +57,7 @@ def parse(fetched: FetchedObject) -> ParsedDocument:
     return doc
 
 
-@task(name="validate", task_run_name="validate", **RETRIES)
+@task(name="validate", task_run_name="validate", **TASK_DEFAULTS)
 def validate(doc: ParsedDocument) -> Invoice | State[Rejection]:
     """Apply the rules of SPEC section 3; a rejection ends this task Failed, never retried."""
     result = validator.validate(doc)
@@ -70,16 +70,17 @@ def validate(doc: ParsedDocument) -> Invoice | State[Rejection]:
     return result
 
 
-@task(name="load", task_run_name="load {invoice.invoice_id}", **RETRIES)
+@task(name="load", task_run_name="load {invoice.invoice_id}", **TASK_DEFAULTS)
 def load(invoice: Invoice, fetched: FetchedObject) -> None:
     """Write the invoice and its `documents` row in one transaction."""
-    loader.load_invoices(resources.engine(), [(invoice, fetched)], flow_run.id)
+    with resources.database_writer():
+        loader.record(resources.engine(), loaded=[(invoice, fetched)], flow_run_id=flow_run.id)
     get_run_logger().info(
         "loaded %s/%s with %d items", invoice.customer_id, invoice.invoice_id, len(invoice.items)
     )
 
 
-@task(name="export", task_run_name="export {invoice.invoice_id}", **RETRIES)
+@task(name="export", task_run_name="export {invoice.invoice_id}", **TASK_DEFAULTS)
 def export(invoice: Invoice) -> str:
     """Put the invoice's CSV in the target bucket; returns its URI."""
     config = resources.settings()
@@ -96,14 +97,16 @@ def export(invoice: Invoice) -> str:
     return uri
 
 
-@task(name="reject", task_run_name="reject {ref.key}", **RETRIES)
+@task(name="reject", task_run_name="reject {ref.key}", **TASK_DEFAULTS)
 def reject(ref: ObjectRef, rejection: Rejection, doc: ParsedDocument) -> str:
     """Write the report, then record the rejection: the record is what marks the version done."""
     config = resources.settings()
     key = exporter.report_key(config.reject_prefix, ref.key)
     report = exporter.rejection_report(ref, rejection, flow_run.id, loader.now())
     storage.put(resources.s3(), config.target_bucket, key, report, exporter.REPORT_CONTENT_TYPE)
-    loader.record_rejections(resources.engine(), [(ref, rejection, doc.fields)], flow_run.id)
+    loader.record(
+        resources.engine(), rejected=[(ref, rejection, doc.fields)], flow_run_id=flow_run.id
+    )
     uri = s3_uri(config.target_bucket, key)
     get_run_logger().info("wrote rejection report %s", uri)
     return uri

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -57,3 +59,34 @@ def reset() -> None:
         engine().dispose()
     engine.cache_clear()
     s3.cache_clear()
+    _ensure_writers_limit.cache_clear()
+
+
+WRITERS_LIMIT = "docproc-mysql-writers"
+
+
+@lru_cache
+def _ensure_writers_limit() -> None:
+    """Create the limit with DOCPROC_DB_WRITERS slots if missing; a size set in the UI stays."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(WRITERS_LIMIT)
+        except ObjectNotFound:
+            with suppress(ObjectAlreadyExists):  # another process was first
+                client.create_global_concurrency_limit(
+                    GlobalConcurrencyLimitCreate(name=WRITERS_LIMIT, limit=settings().db_writers)
+                )
+
+
+@contextmanager
+def database_writer() -> Iterator[None]:
+    """Hold one slot of the global limit on concurrent MySQL writers, across all runs."""
+    from prefect.concurrency.sync import concurrency
+
+    _ensure_writers_limit()
+    with concurrency(WRITERS_LIMIT, occupy=1, strict=True):
+        yield

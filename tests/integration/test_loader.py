@@ -73,7 +73,7 @@ def test_init_is_idempotent(engine: Engine) -> None:
 
 def test_load_writes_every_table_with_values_as_given(engine: Engine) -> None:
     inv = invoice()
-    loader.load_invoices(engine, [(inv, fetched())], "run-1")
+    loader.record(engine, [(inv, fetched())], flow_run_id="run-1")
     with engine.connect() as conn:
         row = conn.execute(select(invoices)).one()
         items = conn.execute(select(invoice_items).order_by(invoice_items.c.line_no)).all()
@@ -99,19 +99,19 @@ def test_load_writes_every_table_with_values_as_given(engine: Engine) -> None:
 
 
 def test_loading_twice_leaves_the_same_rows(engine: Engine) -> None:
-    loader.load_invoices(engine, [(invoice(), fetched())], "run-1")
+    loader.record(engine, [(invoice(), fetched())], flow_run_id="run-1")
     first = snapshot(engine)
-    loader.load_invoices(engine, [(invoice(), fetched())], "run-1")
+    loader.record(engine, [(invoice(), fetched())], flow_run_id="run-1")
     assert snapshot(engine) == first
 
 
 def test_a_new_document_replaces_the_invoice_items_and_taxes(engine: Engine) -> None:
-    loader.load_invoices(engine, [(invoice(), fetched())])
+    loader.record(engine, [(invoice(), fetched())])
     newer = invoice(
         amount=Decimal("50.00"), tax_total=Decimal("0.00"), total=Decimal("50.00"),
         items=(Item(1, "only one", Decimal("50.00"), None),), taxes=(),
     )  # fmt: skip
-    loader.load_invoices(engine, [(newer, fetched("in/v2.txt", "e2"))])
+    loader.record(engine, [(newer, fetched("in/v2.txt", "e2"))])
     with engine.connect() as conn:
         assert conn.execute(select(invoices.c.total, invoices.c.source_key)).all() == [
             (Decimal("50.00"), "in/v2.txt")
@@ -124,7 +124,7 @@ def test_a_new_document_replaces_the_invoice_items_and_taxes(engine: Engine) -> 
 def test_a_batch_naming_one_invoice_twice_keeps_the_later(engine: Engine) -> None:
     older = invoice()
     newer = invoice(items=(Item(1, "later", Decimal("2100.00"), Decimal("200.00")),))
-    loader.load_invoices(engine, [(older, fetched("a", "1")), (newer, fetched("b", "2"))])
+    loader.record(engine, [(older, fetched("a", "1")), (newer, fetched("b", "2"))])
     with engine.connect() as conn:
         assert conn.execute(select(invoice_items.c.description)).scalars().all() == ["later"]
 
@@ -132,7 +132,7 @@ def test_a_batch_naming_one_invoice_twice_keeps_the_later(engine: Engine) -> Non
 def test_a_failed_transaction_writes_nothing(engine: Engine) -> None:
     broken = invoice(items=(Item(1, "a", Decimal(1), None), Item(1, "dup line", Decimal(1), None)))
     with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
-        loader.load_invoices(engine, [(broken, fetched())])
+        loader.record(engine, [(broken, fetched())])
     assert all(rows == [] for rows in snapshot(engine).values())
 
 
@@ -140,8 +140,8 @@ def test_rejection_is_recorded_and_found(engine: Engine) -> None:
     ref = ObjectRef("src", "in/bad.txt", "e9")
     rejection = Rejection((Problem(Reason.BAD_DATE, "x"), Problem(Reason.TOTAL_MISMATCH, "y")))
     assert loader.find_document(engine, ref) is None
-    loader.record_rejections(
-        engine, [(ref, rejection, {"invoice_id": "inv-9", "customer_id": "x" * 65})]
+    loader.record(
+        engine, rejected=[(ref, rejection, {"invoice_id": "inv-9", "customer_id": "x" * 65})]
     )
     record = loader.find_document(engine, ref)
     assert record == loader.DocumentRecord(
@@ -155,8 +155,40 @@ def test_rejection_is_recorded_and_found(engine: Engine) -> None:
 def test_long_unicode_keys_are_one_version_each(engine: Engine) -> None:
     long_key = "in/" + "ü" * 1000
     for key in (long_key, long_key[:-1] + "u", "IN/A", "in/a"):
-        loader.record_rejections(engine, [(ObjectRef("src", key, "e"), Rejection(()), {})])
-    loader.record_rejections(engine, [(ObjectRef("src", long_key, "e"), Rejection(()), {})])
+        loader.record(engine, rejected=[(ObjectRef("src", key, "e"), Rejection(()), {})])
+    loader.record(engine, rejected=[(ObjectRef("src", long_key, "e"), Rejection(()), {})])
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(documents)).scalar() == 4
     assert loader.find_document(engine, ObjectRef("src", long_key, "e")) is not None
+
+
+def test_a_batch_of_loads_and_rejections_is_one_transaction(engine: Engine) -> None:
+    bad = ObjectRef("src", "in/bad.txt", "e9")
+    rejection = Rejection((Problem(Reason.BAD_DATE, "x"),))
+    duplicate_lines = invoice(
+        invoice_id="inv-2", items=(Item(1, "a", Decimal(1), None), Item(1, "b", Decimal(1), None))
+    )
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+        loader.record(
+            engine,
+            loaded=[(invoice(), fetched("a", "1")), (duplicate_lines, fetched("b", "2"))],
+            rejected=[(bad, rejection, {})],
+        )
+    assert all(rows == [] for rows in snapshot(engine).values())
+
+    loader.record(engine, loaded=[(invoice(), fetched("a", "1"))], rejected=[(bad, rejection, {})])
+    statuses = {r.status for r in snapshot(engine)["documents"]}
+    assert statuses == {"loaded", "rejected"}
+
+
+def test_known_versions_names_exactly_the_recorded_ones(engine: Engine) -> None:
+    loader.record(engine, loaded=[(invoice(), fetched("in/a b.txt", "1"))])
+    loader.record(engine, rejected=[(ObjectRef("src", "in/x", "2"), Rejection(()), {})])
+    asked = [
+        ObjectRef("src", "in/a b.txt", "1"),
+        ObjectRef("src", "in/a b.txt", "changed"),
+        ObjectRef("src", "in/x", "2"),
+        ObjectRef("other", "in/x", "2"),
+    ]
+    assert loader.known_versions(engine, asked) == {asked[0], asked[2]}
+    assert loader.known_versions(engine, []) == set()

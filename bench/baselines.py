@@ -1,0 +1,205 @@
+"""The two yardsticks the backfill is measured against, in the same run and on the same objects.
+
+- `io_floor`: the I/O alone, as fast as this machine allows it: the listing, then per
+  object a GET and a PUT of a CSV-sized body on 32 threads, then one bulk INSERT of one
+  row per object. No parsing, no validation, no Prefect: nothing can do the same I/O
+  faster with boto3, so docproc's throughput over this is its efficiency.
+- `plain_script`: what a user would write without docproc: one object after another,
+  GET, parse and validate with docproc's own rules, INSERTs with autocommit (one
+  statement per table, items and taxes as one multi-row statement each), PUT of the CSV
+  or of the rejection report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine
+
+from bench.corpus import SAMPLE
+from docproc.export import (
+    CSV_CONTENT_TYPE,
+    REPORT_CONTENT_TYPE,
+    csv_key,
+    invoice_csv,
+    rejection_report,
+    report_key,
+)
+from docproc.loader import now
+from docproc.models import Invoice, ObjectRef
+from docproc.parser import parse
+from docproc.schema import create_all, documents, invoice_items, invoice_taxes, invoices
+from docproc.validator import validate
+
+FLOOR_THREADS = 32
+FLOOR_PREFIX = "floor/"
+
+
+@dataclass(frozen=True)
+class Rate:
+    docs: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.docs / self.seconds
+
+
+def iter_keys(s3: Any, bucket: str, prefix: str) -> Iterator[str]:
+    """Page by page, as the backfill lists: memory stays flat whatever the prefix holds."""
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            yield obj["Key"]
+
+
+def _csv_sized_body() -> bytes:
+    invoice = validate(parse(SAMPLE))
+    assert isinstance(invoice, Invoice)
+    return invoice_csv(invoice)
+
+
+def io_floor(
+    s3: Any,
+    bucket: str,
+    prefix: str,
+    target_bucket: str,
+    database_url: str,
+    threads: int = FLOOR_THREADS,
+) -> Rate:
+    """GET + PUT per object on `threads` threads, then one bulk INSERT; the clock covers all.
+
+    `s3` must allow `threads` pooled connections. The rows go to a scratch table of their
+    own; the PUTs under `floor/` in the target bucket.
+    """
+    body = _csv_sized_body()
+    scratch = Table(
+        "bench_floor",
+        MetaData(),
+        Column("object_key", String(255), primary_key=True),
+        Column("etag", String(64), nullable=False),
+        Column("size", Integer, nullable=False),
+    )
+    engine = create_engine(database_url)
+    try:
+        scratch.metadata.create_all(engine)
+
+        def copy(key: str) -> dict[str, Any]:
+            got = s3.get_object(Bucket=bucket, Key=key)
+            data = got["Body"].read()
+            s3.put_object(
+                Bucket=target_bucket, Key=f"{FLOOR_PREFIX}{key}.csv", Body=body,
+                ContentType=CSV_CONTENT_TYPE,
+            )  # fmt: skip
+            return {"object_key": key, "etag": got["ETag"].strip('"'), "size": len(data)}
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(threads) as pool:
+            futures = [pool.submit(copy, key) for key in iter_keys(s3, bucket, prefix)]
+            rows = [future.result() for future in futures]
+        with engine.begin() as conn:
+            conn.execute(scratch.insert(), rows)
+        return Rate(len(rows), time.perf_counter() - start)
+    finally:
+        engine.dispose()
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def plain_script(
+    s3: Any,
+    bucket: str,
+    prefix: str,
+    target_bucket: str,
+    database_url: str,
+    export_prefix: str = "",
+    reject_prefix: str = "rejected/",
+) -> Rate:
+    """One object after another into docproc's tables (created first, outside the clock)."""
+    engine = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    try:
+        create_all(engine)
+        count = 0
+        start = time.perf_counter()
+        with engine.connect() as conn:
+            for key in iter_keys(s3, bucket, prefix):
+                got = s3.get_object(Bucket=bucket, Key=key)
+                data = got["Body"].read()
+                ref = ObjectRef(bucket, key, got["ETag"].strip('"'))
+                result = validate(parse(data))
+                at = now()
+                doc = {
+                    "bucket": bucket,
+                    "object_key": key,
+                    "object_key_sha256": _sha256(key.encode()),
+                    "etag": ref.etag,
+                    "processed_at": at,
+                }
+                if isinstance(result, Invoice):
+                    owner = {"customer_id": result.customer_id, "invoice_id": result.invoice_id}
+                    conn.execute(
+                        invoices.insert(),
+                        owner
+                        | {
+                            "invoice_date": result.invoice_date,
+                            "seller": result.seller,
+                            "buyer": result.buyer,
+                            "currency": result.currency,
+                            "amount": result.amount,
+                            "tax_total": result.tax_total,
+                            "total": result.total,
+                            "total_in_words": result.total_in_words,
+                            "source_bucket": bucket,
+                            "source_key": key,
+                            "source_etag": ref.etag,
+                            "content_sha256": _sha256(data),
+                            "loaded_at": at,
+                        },
+                    )
+                    if result.items:
+                        conn.execute(
+                            invoice_items.insert(),
+                            [
+                                owner
+                                | {"line_no": i.line_no, "description": i.description,
+                                   "amount": i.amount, "tax": i.tax}
+                                for i in result.items
+                            ],
+                        )  # fmt: skip
+                    if result.taxes:
+                        conn.execute(
+                            invoice_taxes.insert(),
+                            [owner | {"kind": t.kind, "amount": t.amount} for t in result.taxes],
+                        )
+                    conn.execute(documents.insert(), doc | owner | {"status": "loaded"})
+                    s3.put_object(
+                        Bucket=target_bucket,
+                        Key=csv_key(export_prefix, result.customer_id, result.invoice_id),
+                        Body=invoice_csv(result),
+                        ContentType=CSV_CONTENT_TYPE,
+                    )
+                else:
+                    reasons = ",".join(result.reasons)
+                    conn.execute(
+                        documents.insert(), doc | {"status": "rejected", "reasons": reasons}
+                    )
+                    s3.put_object(
+                        Bucket=target_bucket,
+                        Key=report_key(reject_prefix, key),
+                        Body=rejection_report(ref, result, None, at),
+                        ContentType=REPORT_CONTENT_TYPE,
+                    )
+                count += 1
+        return Rate(count, time.perf_counter() - start)
+    finally:
+        engine.dispose()

@@ -1,0 +1,174 @@
+"""What every benchmark section shares: scratch databases, clients, child processes, the backfill.
+
+Everything here is loopback only and bounded in time, and whatever it starts it stops,
+on failure too.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import boto3
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from docproc import storage
+from docproc.emulator import EMULATOR_ENV
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_MYSQL = "mysql+pymysql://root@127.0.0.1:3306"
+STOP_TIMEOUT_SECONDS = 30
+
+
+class BenchError(RuntimeError):
+    """A section could not produce its figure; the message says why, for the table."""
+
+
+def emulator_session() -> boto3.session.Session:
+    """The emulator's fake credentials, without touching this process's environment."""
+    return boto3.session.Session(
+        aws_access_key_id=EMULATOR_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=EMULATOR_ENV["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=EMULATOR_ENV["AWS_SESSION_TOKEN"],
+        region_name=EMULATOR_ENV["AWS_REGION"],
+    )
+
+
+def s3_client(endpoint: str, pool: int = 32) -> Any:
+    """docproc's own client factory, so that the baselines use the same retries and pool."""
+    return storage.s3_client(emulator_session(), endpoint_url=endpoint, max_pool_connections=pool)
+
+
+def create_buckets(s3: Any, *names: str) -> None:
+    for name in names:
+        s3.create_bucket(Bucket=name)
+
+
+def unique(tag: str) -> str:
+    """A fresh name for a bucket or topic: nothing is shared between measurements."""
+    return f"{tag}-{uuid.uuid4().hex[:8]}"
+
+
+@contextmanager
+def scratch_database(server_url: str = DEFAULT_MYSQL) -> Iterator[str]:
+    """A database of its own on the MySQL server, yielded as a URL and dropped afterwards."""
+    server = make_url(server_url)
+    name = f"docproc_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+        try:
+            yield server.set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.begin() as conn:
+                conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+    finally:
+        admin.dispose()
+
+
+def child_env(overrides: Mapping[str, str]) -> dict[str, str]:
+    """This environment without any DOCPROC_, AWS_ or PREFECT_ variable, plus `overrides`:
+    a setting left in the shell must not point a child at another bucket, account or API."""
+    kept = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DOCPROC_", "AWS_", "PREFECT_"))
+    }
+    return kept | dict(overrides)
+
+
+def aws_env(endpoint: str) -> dict[str, str]:
+    return {**EMULATOR_ENV, "AWS_ENDPOINT_URL": endpoint}
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a child started with start_new_session=True, and whatever it started itself."""
+    if proc.poll() is None:
+        _signal_group(proc, signal.SIGTERM)
+        try:
+            proc.wait(timeout=STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait(timeout=STOP_TIMEOUT_SECONDS)
+    # Grandchildren (a runner's flow-run processes) may outlive their parent.
+    _signal_group(proc, signal.SIGKILL)
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def tail(path: Path, chars: int = 3000) -> str:
+    return path.read_text(errors="replace")[-chars:] if path.exists() else ""
+
+
+def percentile(ordered: list[float], share: float) -> float:
+    """Nearest rank: a value that was really observed."""
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+def backfill_missing() -> str | None:
+    """Why `python -m docproc backfill` cannot run here, or None when it can."""
+    done = subprocess.run(
+        [sys.executable, "-m", "docproc", "backfill", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    if done.returncode == 0:
+        return None
+    message = (done.stderr or done.stdout).decode(errors="replace").strip().splitlines()
+    return f"`python -m docproc backfill --help` exited {done.returncode}: " + " ".join(
+        line.strip(" │╭╮╰╯─") for line in message[-3:]
+    )
+
+
+@dataclass(frozen=True)
+class BackfillRun:
+    seconds: float
+    exit_code: int
+
+
+def run_backfill(uri: str, env: Mapping[str, str], log: Path, timeout: float) -> BackfillRun:
+    """The one way the benchmark runs docproc's backfill: the whole command, as a user would.
+
+    Exit 0 (nothing rejected) and 1 (some rejected: the corpus holds invalid documents)
+    are both normal; anything else, a traceback or the timeout is a BenchError.
+    """
+    with log.open("wb") as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "docproc", "backfill", uri],
+            cwd=REPO,
+            env=child_env(env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise BenchError(f"backfill of {uri} still running after {timeout:.0f} s") from None
+        finally:
+            seconds = time.perf_counter() - start
+            stop(proc)
+    output = tail(log)
+    if code not in (0, 1) or "Traceback" in log.read_text(errors="replace"):
+        raise BenchError(f"backfill of {uri} exited {code}; its log ends:\n{output}")
+    return BackfillRun(seconds, code)

@@ -1,0 +1,91 @@
+"""What a backfill did, counted as it goes: the numbers behind its progress bar and report."""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+from dataclasses import dataclass, field
+
+STATUSES = ("loaded", "rejected", "skipped", "failed")
+KEEP_SLOWEST = 10
+KEEP_FAILURES = 50
+
+
+@dataclass
+class Summary:
+    """Counts by status and reason, the slowest objects, and the failures with their error."""
+
+    listed: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
+    slowest: list[tuple[float, str]] = field(default_factory=list)  # a min-heap
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def processed(self) -> int:
+        return sum(self.statuses.values())
+
+    @property
+    def docs_per_second(self) -> float:
+        return self.processed / self.seconds if self.seconds > 0 else 0.0
+
+    def add(
+        self,
+        uri: str,
+        status: str,
+        reasons: tuple[str, ...] = (),
+        seconds: float = 0.0,
+        error: str | None = None,
+    ) -> None:
+        self.statuses[status] += 1
+        self.reasons.update(reasons)
+        if status != "skipped":
+            entry = (seconds, uri)
+            if len(self.slowest) < KEEP_SLOWEST:
+                heapq.heappush(self.slowest, entry)
+            else:
+                heapq.heappushpop(self.slowest, entry)
+        if error is not None and len(self.failures) < KEEP_FAILURES:
+            self.failures.append((uri, error))
+
+    def skip(self, count: int) -> None:
+        """Versions already done, known from the listing alone."""
+        self.statuses["skipped"] += count
+
+    def merge(self, other: Summary) -> None:
+        """Fold in a part done elsewhere (a child run of a fanned-out backfill)."""
+        self.statuses.update(other.statuses)
+        self.reasons.update(other.reasons)
+        for entry in other.slowest:
+            heapq.heappush(self.slowest, entry)
+            if len(self.slowest) > KEEP_SLOWEST:
+                heapq.heappop(self.slowest)
+        self.failures.extend(other.failures[: KEEP_FAILURES - len(self.failures)])
+
+    @property
+    def ok(self) -> bool:
+        """The exit status rule: nothing rejected, nothing failed."""
+        return self.statuses["rejected"] == 0 and self.statuses["failed"] == 0
+
+    def markdown(self, title: str) -> str:
+        lines = [
+            f"# {title}",
+            "",
+            f"{self.listed} objects listed, {self.processed} handled "
+            f"in {self.seconds:.1f} s ({self.docs_per_second:.0f} docs/s)",
+            "",
+            "| status | objects |",
+            "|---|---:|",
+            *(f"| {s} | {self.statuses[s]} |" for s in STATUSES),
+        ]
+        if self.reasons:
+            lines += ["", "| reason code | documents |", "|---|---:|"]
+            lines += [f"| `{r}` | {n} |" for r, n in self.reasons.most_common()]
+        if self.slowest:
+            lines += ["", "| slowest objects | seconds |", "|---|---:|"]
+            lines += [f"| `{uri}` | {s:.3f} |" for s, uri in sorted(self.slowest, reverse=True)]
+        if self.failures:
+            lines += ["", "| failed object | error |", "|---|---|"]
+            lines += [f"| `{uri}` | {err.replace('|', '/')} |" for uri, err in self.failures]
+        return "\n".join(lines) + "\n"

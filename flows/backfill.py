@@ -1,0 +1,144 @@
+"""`backfill-prefix`: every object under a prefix, through the same steps, in batches.
+
+Batches overlap (while one exports, the next is fetched), with a bounded number in
+flight, so S3 never waits on the parser and memory stays flat on any prefix size.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from prefect import allow_failure, flow, get_run_logger
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    update_progress_artifact,
+)
+from prefect.client.schemas.objects import State
+from prefect.futures import PrefectFuture
+from prefect.states import Completed, Failed
+
+from docproc import storage
+from docproc.models import ListedObject
+from docproc.summary import Summary
+from flows.naming import artifact_key
+from tasks import resources
+from tasks.batch import (
+    Document,
+    check_batch,
+    export_batch,
+    fetch_batch,
+    load_batch,
+    parse_batch,
+    validate_batch,
+)
+
+IN_FLIGHT = 2  # batches under way at once: enough to keep S3 busy while one is parsed
+
+Listener = Callable[[Summary, int], None]
+_listeners: list[Listener] = []
+
+
+@contextmanager
+def watching(listener: Listener) -> Iterator[None]:
+    """Let an in-process caller (the CLI's progress bar) see each batch's progress."""
+    _listeners.append(listener)
+    try:
+        yield
+    finally:
+        _listeners.remove(listener)
+
+
+@dataclass
+class Batch:
+    label: str
+    todo: list[ListedObject]
+    loaded: PrefectFuture[list[Document]]
+
+
+def _submit(
+    page: list[ListedObject], force: bool, label: str, summary: Summary, previous: Batch | None
+) -> Batch | None:
+    """Start the batch's steps as a chain of task runs; versions already done are counted.
+
+    Loads run one after another, in listing order, so that an invoice named in two
+    batches ends as its later document, as it would without the overlap.
+    """
+    todo, skipped = check_batch(page, force, label)
+    summary.skip(skipped)
+    if not todo:
+        return None
+    fetched = fetch_batch.submit(todo, label)
+    validated = validate_batch.submit(parse_batch.submit(fetched, label), label)
+    exported = export_batch.submit(validated, label)
+    after = [allow_failure(previous.loaded)] if previous else None
+    return Batch(label, todo, load_batch.submit(validated, exported, label, wait_for=after))
+
+
+def _settle(batch: Batch, summary: Summary) -> None:
+    """Wait for a batch and count it; a batch that failed after its retries fails alone."""
+    state = batch.loaded.wait() or batch.loaded.state
+    documents = batch.loaded.result(raise_on_failure=False)
+    if not isinstance(documents, list):
+        error = f"{type(documents).__name__}: {documents}" if documents else str(state)
+        get_run_logger().error("%s failed: %s", batch.label, error)
+        for obj in batch.todo:
+            summary.add(obj.ref.uri, "failed", error=error)
+        return
+    for d in documents:
+        status, reasons, error = d.outcome()
+        summary.add(d.uri, status, reasons, d.seconds, error)
+
+
+@flow(name="backfill-prefix", flow_run_name="backfill s3://{bucket}/{prefix}")
+def backfill_prefix(
+    bucket: str, prefix: str = "", force: bool = False, batch_size: int | None = None
+) -> State[Summary]:
+    """Process every object under an S3 prefix, in batches; versions already done are skipped."""
+    size = batch_size or resources.settings().batch_size
+    s3 = resources.s3()
+    uri = f"s3://{bucket}/{prefix}"
+    summary = Summary()
+    started = time.perf_counter()
+    # A listing-only pass first, so that progress can be shown as a share of the whole.
+    total = sum(len(page) for page in storage.iter_pages(s3, bucket, prefix))
+    get_run_logger().info("%d objects under %s, in batches of %d", total, uri, size)
+    progress = create_progress_artifact(0.0, description=f"Backfill of {uri}")
+
+    def report() -> None:
+        summary.seconds = time.perf_counter() - started
+        update_progress_artifact(progress, 100.0 * summary.processed / max(total, 1))
+        for listener in _listeners:
+            listener(summary, total)
+
+    in_flight: deque[Batch] = deque()
+    # This run writes to MySQL one batch at a time: it holds one writer slot throughout.
+    with resources.database_writer():
+        for number, page in enumerate(storage.iter_pages(s3, bucket, prefix, size), start=1):
+            summary.listed += len(page)
+            label = f"batch {number} ({len(page)} objects)"
+            previous = in_flight[-1] if in_flight else None
+            if batch := _submit(page, force, label, summary, previous):
+                in_flight.append(batch)
+            while len(in_flight) > IN_FLIGHT:
+                _settle(in_flight.popleft(), summary)
+            report()
+        while in_flight:
+            _settle(in_flight.popleft(), summary)
+            report()
+
+    create_markdown_artifact(
+        key=artifact_key("backfill", bucket, prefix),
+        markdown=summary.markdown(f"Backfill of `{uri}`"),
+        description=f"Backfill of {uri}",
+    )
+    counts = ", ".join(f"{n} {s}" for s, n in summary.statuses.items()) or "nothing to do"
+    message = f"{summary.listed} listed: {counts} ({summary.docs_per_second:.0f} docs/s)"
+    get_run_logger().info(message)
+    final = Completed if summary.statuses["failed"] == 0 else Failed
+    result: State[Summary] = final(message=message, data=summary)
+    return result
