@@ -82,7 +82,9 @@ def measure(endpoint: str, sizes: list[int]) -> dict[int, ListingMemory]:
 def main() -> None:
     cli = argparse.ArgumentParser(description="Peak RSS of a listing pass per prefix size.")
     cli.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    cli.add_argument("--child", nargs=3, metavar=("ENDPOINT", "BUCKET", "PREFIX"), help=argparse.SUPPRESS)
+    cli.add_argument(
+        "--child", nargs=3, metavar=("ENDPOINT", "BUCKET", "PREFIX"), help=argparse.SUPPRESS
+    )
     args = cli.parse_args()
     if args.child:
         _list(*args.child)

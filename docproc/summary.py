@@ -51,7 +51,8 @@ class Summary:
 
     def skip(self, count: int) -> None:
         """Versions already done, known from the listing alone."""
-        self.statuses["skipped"] += count
+        if count:
+            self.statuses["skipped"] += count
 
     def merge(self, other: Summary) -> None:
         """Fold in a part done elsewhere (a child run of a fanned-out backfill)."""

@@ -1,0 +1,162 @@
+"""Latency from an upload to its CSV in the target bucket, through the whole trigger chain.
+
+S3 PUT (moto) -> SNS -> `python -m docproc serve`'s webhook -> Prefect event -> triggered
+`process-invoice` run -> CSV PUT. The clock starts before put_object and stops when
+head_object of the expected CSV first succeeds (polled every 25 ms). One warm-up upload
+first: the first run after start-up pays for imports and caches, which a server that has
+been up for a while has already paid. Then the uploads go one after another, each a new
+invoice, so that each measures the chain and not a queue behind the previous one.
+
+Run alone: `.venv/bin/python bench/e2e_latency.py --uploads 20` (starts moto and Prefect).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import corpus, harness
+from deployments.local_server import local_prefect_server
+from docproc import provision, schema, storage
+from docproc.emulator import free_port, moto_server, wait_for_http
+from docproc.export import csv_key
+from docproc.loader import make_engine
+
+POLL_SECONDS = 0.025
+WARMUP_TIMEOUT_SECONDS = 120
+UPLOAD_TIMEOUT_SECONDS = 60
+SERVE_START_TIMEOUT_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class E2ELatency:
+    warmup_seconds: float
+    seconds: list[float]  # sorted
+
+    @property
+    def p50(self) -> float:
+        return harness.percentile(self.seconds, 0.50)
+
+    @property
+    def p95(self) -> float:
+        return harness.percentile(self.seconds, 0.95)
+
+
+def _upload_and_wait(
+    s3: Any,
+    proc: subprocess.Popen[bytes],
+    source: tuple[str, str, bytes],
+    target: tuple[str, str],
+    timeout: float,
+) -> float:
+    """Seconds from put_object to the first successful head_object of the CSV."""
+    bucket, key, body = source
+    start = time.perf_counter()
+    s3.put_object(Bucket=bucket, Key=key, Body=body)
+    while not storage.exists(s3, *target):
+        if proc.poll() is not None:
+            raise harness.BenchError(f"docproc serve exited {proc.returncode}")
+        if time.perf_counter() - start > timeout:
+            raise harness.BenchError(f"no s3://{'/'.join(target)} within {timeout:.0f} s")
+        time.sleep(POLL_SECONDS)
+    return time.perf_counter() - start
+
+
+def measure(
+    endpoint: str, prefect_env: dict[str, str], database_url: str, uploads: int, workdir: Path
+) -> E2ELatency:
+    """Start `serve`, provision the chain to it, warm up, then time `uploads` uploads.
+
+    `prefect_env` holds PREFECT_API_URL (a started server) and PREFECT_HOME.
+    """
+    engine = make_engine(database_url)
+    schema.create_all(engine)  # before the first run, which would otherwise pay for it
+    engine.dispose()
+    source, target = harness.unique("e2e-src"), harness.unique("e2e-dst")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = harness.aws_env(endpoint) | prefect_env
+    env |= {
+        "DOCPROC_DATABASE_URL": database_url,
+        "DOCPROC_SOURCE_BUCKET": source,
+        "DOCPROC_TARGET_BUCKET": target,
+        "DOCPROC_SNS_VERIFY": "false",  # moto's signatures cannot be verified
+    }
+    log = workdir / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "docproc", "serve", "--port", str(port)],
+            cwd=harness.REPO,
+            env=harness.child_env(env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for_http(f"{url}/healthz", timeout=SERVE_START_TIMEOUT_SECONDS)
+        clients = provision.make_clients(harness.emulator_session(), endpoint_url=endpoint)
+        steps = provision.plan(
+            clients,
+            source_bucket=source,
+            target_bucket=target,
+            webhook_url=f"{url}/sns",
+            topic_name=harness.unique("e2e-topic"),
+        )
+        provision.apply(clients, steps)
+        s3 = harness.s3_client(endpoint)
+        warmup = _upload_and_wait(
+            s3,
+            proc,
+            (source, "warmup/docproc-invoice.txt", corpus.SAMPLE),
+            (target, csv_key("", "sm-LK0080145", "inv-00001")),
+            WARMUP_TIMEOUT_SECONDS,
+        )
+        valid = [i for i in range(uploads * 2) if corpus.is_valid(i)][:uploads]
+        seconds = [
+            _upload_and_wait(
+                s3,
+                proc,
+                (source, corpus.source_key("e2e/", i), corpus.document(i)),
+                (target, corpus.expected_csv_key("", i)),
+                UPLOAD_TIMEOUT_SECONDS,
+            )
+            for i in valid
+        ]
+    except (harness.BenchError, TimeoutError) as exc:
+        raise harness.BenchError(f"{exc}; docproc serve's log ends:\n{harness.tail(log)}") from exc
+    finally:
+        harness.stop(proc)
+    return E2ELatency(warmup, sorted(seconds))
+
+
+def main() -> None:
+    cli = argparse.ArgumentParser(description="Upload-to-CSV latency through the trigger chain.")
+    cli.add_argument("--uploads", type=int, default=20)
+    cli.add_argument("--database-url", default=harness.DEFAULT_MYSQL, help="MySQL server URL")
+    args = cli.parse_args()
+    with (
+        tempfile.TemporaryDirectory(prefix="docproc-e2e-") as tmp,
+        moto_server() as endpoint,
+        harness.scratch_database(args.database_url) as database_url,
+    ):
+        workdir = Path(tmp)
+        home = workdir / "prefect"
+        with local_prefect_server(home=home, log=workdir / "prefect.log") as api_url:
+            prefect_env = {"PREFECT_API_URL": api_url, "PREFECT_HOME": str(home)}
+            found = measure(endpoint, prefect_env, database_url, args.uploads, workdir)
+    print(
+        f"warm-up {found.warmup_seconds:.2f} s; {len(found.seconds)} uploads: "
+        f"p50 {found.p50:.2f} s, p95 {found.p95:.2f} s, max {found.seconds[-1]:.2f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()

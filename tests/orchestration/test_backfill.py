@@ -1,0 +1,148 @@
+"""`backfill-prefix` over a few hundred mixed documents, on moto, MariaDB and Prefect."""
+
+from __future__ import annotations
+
+import json
+from importlib.resources import files
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+from typer.testing import CliRunner
+
+from docproc import schema
+from docproc.cli import app
+from docproc.summary import Summary
+from flows.backfill import backfill_prefix
+from tests.conftest import Pipeline
+from tests.faultproxy import FaultProxy
+
+SAMPLE = files("docproc").joinpath("samples/docproc-invoice.txt").read_text()
+COUNT = 240
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+
+def key(i: int) -> str:
+    """Keys with spaces, plus signs and non-ASCII, as users name files."""
+    return f"archive/2024/{i:04d} rechnung+kopie ü {i % 3}.txt"
+
+
+def invalid(i: int) -> bool:
+    return i % 7 == 3
+
+
+def document(i: int) -> bytes:
+    text = SAMPLE.replace("inv-00001", f"inv-{i:05d}").replace("sm-LK0080145", f"cust-{i % 13}")
+    if invalid(i):
+        text = text.replace("Mar 31 2018", "Feb 30 2018")
+    return text.encode()
+
+
+@pytest.fixture
+def archive(pipeline: Pipeline) -> Pipeline:
+    for i in range(COUNT):
+        pipeline.upload(key(i), document(i))
+    pipeline.upload("elsewhere/not-in-prefix.txt", document(0))
+    return pipeline
+
+
+def backfill(pipeline: Pipeline, **params: Any) -> tuple[Any, Summary]:
+    state = backfill_prefix(pipeline.source, "archive/", batch_size=50, return_state=True, **params)
+    summary = state.result(raise_on_failure=False)
+    assert isinstance(summary, Summary), summary
+    return state, summary
+
+
+def rows(pipeline: Pipeline) -> dict[str, list[tuple[object, ...]]]:
+    """Every row, without the columns that say when or by which run."""
+    skip = {"loaded_at", "processed_at", "id", "flow_run_id"}
+    with pipeline.engine.connect() as conn:
+        return {
+            t.name: sorted(
+                conn.execute(select(*[c for c in t.columns if c.name not in skip])).all(), key=repr
+            )
+            for t in schema.metadata.sorted_tables
+        }
+
+
+def test_backfill_loads_rejects_skips_and_forces(archive: Pipeline) -> None:
+    rejected = [i for i in range(COUNT) if invalid(i)]
+    state, summary = backfill(archive)
+
+    assert state.is_completed(), state.message
+    assert summary.listed == COUNT
+    assert dict(summary.statuses) == {"loaded": COUNT - len(rejected), "rejected": len(rejected)}
+    assert summary.reasons == {"bad_date": len(rejected)}
+    first = rows(archive)
+    assert len(first["invoices"]) == COUNT - len(rejected)
+    assert len(first["invoice_items"]) == 5 * (COUNT - len(rejected))
+    assert len(first["documents"]) == COUNT
+    keys = set(archive.target_keys())
+    for i in range(COUNT):
+        expected = f"rejected/{key(i)}.json" if invalid(i) else f"cust-{i % 13}/inv-{i:05d}.csv"
+        assert expected in keys
+    report = json.loads(archive.read_target(f"rejected/{key(3)}.json"))
+    assert (report["key"], report["reasons"]) == (key(3), ["bad_date"])
+    assert len(keys) == COUNT
+
+    _, again = backfill(archive)
+    assert dict(again.statuses) == {"skipped": COUNT}
+    assert rows(archive) == first
+
+    _, forced = backfill(archive, force=True)
+    assert forced.statuses["loaded"] == COUNT - len(rejected)
+    assert rows(archive) == first
+    assert len(archive.target_keys()) == COUNT
+
+
+def test_faults_in_the_middle_are_retried_to_the_same_end_state(
+    archive: Pipeline,
+    moto_endpoint: str,
+    mysql_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tasks import resources
+
+    s3_target = urlsplit(moto_endpoint)
+    db = make_url(mysql_url)
+    with (
+        FaultProxy(s3_target.hostname or "", s3_target.port or 80) as s3_proxy,
+        FaultProxy(db.host or "127.0.0.1", db.port or 3306) as db_proxy,
+    ):
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{s3_proxy.port}")
+        monkeypatch.setenv("DOCPROC_S3_MAX_ATTEMPTS", "1")  # leave the retries to the tasks
+        proxied = db.set(host="127.0.0.1", port=db_proxy.port)
+        monkeypatch.setenv("DOCPROC_DATABASE_URL", proxied.render_as_string(hide_password=False))
+        resources.reset()
+        # A GET in the third batch and the second batch's bulk insert lose their connection.
+        s3_proxy.drop_when(f"GET /{archive.source}/archive/2024/0120".encode(), times=2)
+        db_proxy.drop_when(b"INSERT INTO invoice_items", times=1)
+        state, summary = backfill(archive)
+    assert (s3_proxy.dropped, db_proxy.dropped) == (2, 1)
+    assert state.is_completed(), state.message
+    assert summary.statuses["failed"] == 0
+    faulty = rows(archive)
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("DOCPROC_DATABASE_URL", mysql_url)
+    resources.reset()
+    _, clean = backfill(archive, force=True)
+    assert clean.statuses == summary.statuses
+    assert rows(archive) == faulty
+
+
+def test_backfill_command_prints_a_summary_and_exits_1_on_rejections(archive: Pipeline) -> None:
+    result = CliRunner().invoke(
+        app, ["backfill", f"s3://{archive.source}/archive/", "--batch-size", "100"]
+    )
+    assert result.exit_code == 1, result.output
+    assert f"{COUNT} objects listed" in result.output
+    assert "bad_date" in result.output
+    again = CliRunner().invoke(app, ["backfill", f"s3://{archive.source}/archive/"])
+    assert again.exit_code == 0, again.output
+    missing = CliRunner().invoke(app, ["backfill", "s3://no-such-bucket-zz/x"])
+    assert missing.exit_code == 2
+    assert "bucket s3://no-such-bucket-zz does not exist" in missing.output
