@@ -1,8 +1,8 @@
 """Peak resident memory of a listing pass, for prefixes of different sizes: it must stay flat.
 
 A backfill over a prefix of millions of objects must not hold the listing in memory. The
-pass here is the backfill's: boto3's list_objects_v2 paginator, page by page, each page
-dropped once its keys are counted. Each size is listed in a fresh child process, so that
+pass here is the backfill's own listing, `docproc.storage.iter_pages` (list_objects_v2
+page by page), each page dropped once its objects are counted. Each size is listed in a fresh child process, so that
 its peak (ru_maxrss) is its own; the child also reports its peak before the listing (after
 imports and a one-key warm-up call), which is what the interpreter and boto3 cost anyway.
 
@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import corpus, harness
+from docproc import storage
 from docproc.emulator import moto_server
 
 PREFIX = "mem/"
@@ -46,8 +47,8 @@ def _list(endpoint: str, bucket: str, prefix: str) -> None:
     s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
     before = _max_rss_kib()
     keys = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        keys += len(page.get("Contents", []))
+    for page in storage.iter_pages(s3, bucket, prefix):
+        keys += len(page)
     print(json.dumps({"keys": keys, "before_kib": before, "peak_kib": _max_rss_kib()}))
 
 

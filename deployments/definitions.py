@@ -27,15 +27,21 @@ def triggers(name: str) -> list[Any]:
 
 def runner_deployments() -> list[Any]:
     """What `serve` runs: every declared deployment, with its triggers, in this process."""
+    from flows.backfill import backfill_batch, backfill_prefix
     from flows.process_invoice import process_invoice
 
-    flows = {"process-invoice": process_invoice}
+    flows = {
+        "process-invoice": process_invoice,
+        "backfill-prefix": backfill_prefix,
+        "backfill-batch": backfill_batch,
+    }
     return [
         flow.to_deployment(
             name=name,
             description=declared()[name].get("description"),
             tags=declared()[name].get("tags"),
             triggers=triggers(name),
+            parameters=declared()[name].get("parameters"),
         )
         for name, flow in flows.items()
     ]

@@ -136,6 +136,14 @@ def backfill(
         int | None,
         typer.Option(help="Documents per batch (default DOCPROC_BATCH_SIZE).", min=1, max=1000),
     ] = None,
+    fan_out: Annotated[
+        int,
+        typer.Option(
+            help="Run the batches as up to N child runs of the backfill-batch deployment, "
+            "on the workers of its work pool (0: all in this process).",
+            min=0,
+        ),
+    ] = 0,
 ) -> None:
     """Run the `backfill-prefix` flow over every object under an S3 prefix.
 
@@ -161,12 +169,14 @@ def backfill(
         fail(f"cannot read s3://{bucket}: {exc}", EXIT_REJECTED)
     except BotoCoreError as exc:
         fail(f"cannot reach S3: {exc}", EXIT_REJECTED)
-    summary = run_backfill(bucket, prefix, force=force, batch_size=batch_size)
+    summary = run_backfill(bucket, prefix, force=force, batch_size=batch_size, fan_out=fan_out)
     print_summary(summary)
     raise typer.Exit(EXIT_OK if summary.ok else EXIT_REJECTED)
 
 
-def run_backfill(bucket: str, prefix: str, *, force: bool, batch_size: int | None) -> Summary:
+def run_backfill(
+    bucket: str, prefix: str, *, force: bool, batch_size: int | None, fan_out: int = 0
+) -> Summary:
     """The flow in this process, with a progress bar fed by its batches."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -190,9 +200,7 @@ def run_backfill(bucket: str, prefix: str, *, force: bool, batch_size: int | Non
             progress.update(bar, total=total, completed=summary.listed, counts=counts, rate=rate)
 
         with watching(show):
-            state = backfill_prefix(
-                bucket, prefix, force=force, batch_size=batch_size, return_state=True
-            )
+            state = backfill_prefix(bucket, prefix, force, batch_size, fan_out, return_state=True)
     result = state.result(raise_on_failure=False)
     if isinstance(result, Summary):
         return result

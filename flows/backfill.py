@@ -6,11 +6,14 @@ flight, so S3 never waits on the parser and memory stays flat on any prefix size
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
 
 from prefect import allow_failure, flow, get_run_logger
 from prefect.artifacts import (
@@ -23,7 +26,7 @@ from prefect.futures import PrefectFuture
 from prefect.states import Completed, Failed
 
 from docproc import storage
-from docproc.models import ListedObject
+from docproc.models import ListedObject, ObjectRef
 from docproc.summary import Summary
 from flows.naming import artifact_key
 from tasks import resources
@@ -94,11 +97,28 @@ def _settle(batch: Batch, summary: Summary) -> None:
         summary.add(d.uri, status, reasons, d.seconds, error)
 
 
+def _finish(summary: Summary, uri: str) -> State[Summary]:
+    counts = ", ".join(f"{n} {s}" for s, n in summary.statuses.items()) or "nothing to do"
+    message = f"{summary.listed} listed: {counts} ({summary.docs_per_second:.0f} docs/s)"
+    get_run_logger().info("%s: %s", uri, message)
+    final = Completed if summary.statuses["failed"] == 0 else Failed
+    result: State[Summary] = final(message=message, data=summary)
+    return result
+
+
 @flow(name="backfill-prefix", flow_run_name="backfill s3://{bucket}/{prefix}")
 def backfill_prefix(
-    bucket: str, prefix: str = "", force: bool = False, batch_size: int | None = None
+    bucket: str,
+    prefix: str = "",
+    force: bool = False,
+    batch_size: int | None = None,
+    fan_out: int = 0,
 ) -> State[Summary]:
-    """Process every object under an S3 prefix, in batches; versions already done are skipped."""
+    """Process every object under an S3 prefix, in batches; versions already done are skipped.
+
+    With `fan_out` > 0 the batches run as up to that many child runs of the
+    `backfill-batch` deployment, shared by the workers of its work pool.
+    """
     size = batch_size or resources.settings().batch_size
     s3 = resources.s3()
     uri = f"s3://{bucket}/{prefix}"
@@ -115,10 +135,30 @@ def backfill_prefix(
         for listener in _listeners:
             listener(summary, total)
 
+    pages = storage.iter_pages(s3, bucket, prefix, size)
+    if fan_out > 0:
+        fan_out_batches(pages, bucket, force, fan_out, summary, report)
+    else:
+        in_process_batches(pages, force, summary, report)
+
+    create_markdown_artifact(
+        key=artifact_key("backfill", bucket, prefix),
+        markdown=summary.markdown(f"Backfill of `{uri}`"),
+        description=f"Backfill of {uri}",
+    )
+    return _finish(summary, uri)
+
+
+def in_process_batches(
+    pages: Iterator[list[ListedObject]],
+    force: bool,
+    summary: Summary,
+    report: Callable[[], None],
+) -> None:
     in_flight: deque[Batch] = deque()
     # This run writes to MySQL one batch at a time: it holds one writer slot throughout.
     with resources.database_writer():
-        for number, page in enumerate(storage.iter_pages(s3, bucket, prefix, size), start=1):
+        for number, page in enumerate(pages, start=1):
             summary.listed += len(page)
             label = f"batch {number} ({len(page)} objects)"
             previous = in_flight[-1] if in_flight else None
@@ -131,14 +171,85 @@ def backfill_prefix(
             _settle(in_flight.popleft(), summary)
             report()
 
-    create_markdown_artifact(
-        key=artifact_key("backfill", bucket, prefix),
-        markdown=summary.markdown(f"Backfill of `{uri}`"),
-        description=f"Backfill of {uri}",
-    )
-    counts = ", ".join(f"{n} {s}" for s, n in summary.statuses.items()) or "nothing to do"
-    message = f"{summary.listed} listed: {counts} ({summary.docs_per_second:.0f} docs/s)"
-    get_run_logger().info(message)
-    final = Completed if summary.statuses["failed"] == 0 else Failed
-    result: State[Summary] = final(message=message, data=summary)
-    return result
+
+BATCH_DEPLOYMENT = "backfill-batch/backfill-batch"
+
+
+def fan_out_batches(
+    pages: Iterator[list[ListedObject]],
+    bucket: str,
+    force: bool,
+    fan_out: int,
+    summary: Summary,
+    report: Callable[[], None],
+) -> None:
+    """Each batch a child run of the `backfill-batch` deployment, at most `fan_out` at once.
+
+    The idempotency key names the parent run and the batch's object versions, so a
+    retried parent finds its children instead of starting them again.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.runtime import flow_run
+
+    running: dict[UUID, list[ListedObject]] = {}
+    with get_client(sync_client=True) as client:
+
+        def collect() -> None:
+            """Count the children that have finished; wait a little when none has."""
+            time.sleep(0.5)
+            for run_id in list(running):
+                state = client.read_flow_run(run_id).state
+                if state is not None and state.is_final():
+                    _count_child(state, running.pop(run_id), summary)
+                    report()
+
+        for number, page in enumerate(pages, start=1):
+            summary.listed += len(page)
+            versions = "\n".join(f"{o.ref.key}\t{o.ref.etag}" for o in page)
+            digest = hashlib.sha256(versions.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+            child = run_deployment(
+                BATCH_DEPLOYMENT,
+                parameters={
+                    "bucket": bucket,
+                    "objects": [[o.ref.key, o.ref.etag, o.size] for o in page],
+                    "force": force,
+                    "label": f"batch {number} ({len(page)} objects)",
+                },
+                timeout=0,
+                idempotency_key=f"{flow_run.id}:{number}:{digest}",
+            )
+            running[child.id] = page
+            while len(running) >= fan_out:
+                collect()
+        while running:
+            collect()
+
+
+def _count_child(state: State[Any], page: list[ListedObject], summary: Summary) -> None:
+    part = state.result(raise_on_failure=False)
+    if isinstance(part, Summary):
+        summary.merge(part)
+        return
+    for obj in page:
+        summary.add(obj.ref.uri, "failed", error=f"child run {state.name}: {state.message}")
+
+
+@flow(
+    name="backfill-batch",
+    flow_run_name="{label} of s3://{bucket}",
+    persist_result=True,
+)
+def backfill_batch(
+    bucket: str, objects: list[list[Any]], force: bool = False, label: str = "batch"
+) -> State[Summary]:
+    """One batch of a fanned-out backfill: (key, etag, size) triples, the same steps."""
+    page = [ListedObject(ObjectRef(bucket, str(k), str(e)), int(n)) for k, e, n in objects]
+    summary = Summary(listed=len(page))
+    started = time.perf_counter()
+    with resources.database_writer():
+        batch = _submit(page, force, label, summary, None)
+        if batch is not None:
+            _settle(batch, summary)
+    summary.seconds = time.perf_counter() - started
+    return _finish(summary, f"s3://{bucket} {label}")
