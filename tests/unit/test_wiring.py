@@ -1,0 +1,58 @@
+"""The definitions agree: prefect.yaml, the flows it names, the event the webhook sends."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+import pytest
+from jinja2 import Template
+
+from deployments.definitions import declared, triggers
+from docproc import events
+from docproc.models import ObjectRef
+
+
+def entrypoint(name: str) -> object:
+    path, _, attr = declared()[name]["entrypoint"].partition(":")
+    module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+    return getattr(module, attr)
+
+
+@pytest.mark.parametrize("name", ["process-invoice", "backfill-prefix", "backfill-batch"])
+def test_every_declared_deployment_imports_and_names_its_flow(name: str) -> None:
+    flow = entrypoint(name)
+    assert flow.name == name  # type: ignore[attr-defined]
+    declared_parameters = set(declared()[name].get("parameters", {}))
+    assert declared_parameters <= set(inspect.signature(flow.fn).parameters)  # type: ignore[attr-defined]
+
+
+def test_spec_flow_parameters() -> None:
+    assert {"bucket", "key", "etag"} <= set(
+        inspect.signature(entrypoint("process-invoice").fn).parameters  # type: ignore[attr-defined]
+    )
+    assert {"bucket", "prefix", "force"} <= set(
+        inspect.signature(entrypoint("backfill-prefix").fn).parameters  # type: ignore[attr-defined]
+    )
+
+
+def test_the_trigger_expects_the_webhook_event_and_fills_the_flow_parameters() -> None:
+    (trigger,) = triggers("process-invoice")
+    assert trigger.expect == {events.OBJECT_CREATED}
+    assert trigger.parameters == events.TRIGGER_PARAMETERS
+    flow_parameters = inspect.signature(entrypoint("process-invoice").fn).parameters  # type: ignore[attr-defined]
+    assert set(trigger.parameters) <= set(flow_parameters)
+
+    event = events.object_created(ObjectRef("src", "in/a b+c ü.txt", "abc"))
+    resource_id = event["resource"]["prefect.resource.id"]
+    pattern = trigger.match.root["prefect.resource.id"]
+    assert isinstance(pattern, str) and resource_id.startswith(pattern.rstrip("*"))
+    rendered = {k: Template(v).render(event=event) for k, v in trigger.parameters.items()}
+    assert rendered == {"bucket": "src", "key": "in/a b+c ü.txt", "etag": "abc"}
+
+
+def test_event_ids_are_deterministic_per_object_version() -> None:
+    a = events.object_created(ObjectRef("b", "k", "e1"))
+    again = events.object_created(ObjectRef("b", "k", "e1"))
+    other = events.object_created(ObjectRef("b", "k", "e2"))
+    assert a["id"] == again["id"] != other["id"]
