@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 export DOCPROC_TEST_DATABASE_URL ?= mysql+pymysql://root@127.0.0.1:3306/test
 
-.PHONY: install demo test lint format bench db init-db clean
+.PHONY: install demo serve deploy test lint format bench db init-db clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,14 @@ install: $(STAMP)
 
 demo: install
 	$(PY) -m docproc demo
+
+serve: install
+	$(PY) -m docproc serve
+
+# Registers the deployments of prefect.yaml with the server at PREFECT_API_URL;
+# workers then run them from this checkout.
+deploy: install
+	DOCPROC_HOME=$(CURDIR) $(VENV)/bin/prefect --no-prompt deploy --all
 
 db: install
 	PYTHON=$(PY) bash .ci/ensure-mariadb
@@ -34,8 +42,8 @@ format: install
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
-bench: install
-	$(PY) bench/parse.py
+bench: install db
+	$(PY) bench/run.py
 
 init-db: install
 	$(PY) -m docproc init-db

@@ -47,8 +47,13 @@ def aws_session() -> tuple[boto3.session.Session | None, str | None]:
 @lru_cache
 def s3() -> S3Client:
     session, endpoint_url = aws_session()
+    config = settings()
+    # Room for every request of the batches a backfill keeps in flight at once.
     return storage.s3_client(
-        session, endpoint_url=endpoint_url, max_attempts=settings().s3_max_attempts
+        session,
+        endpoint_url=endpoint_url,
+        max_attempts=config.s3_max_attempts,
+        max_pool_connections=config.s3_concurrency * 4,
     )
 
 
