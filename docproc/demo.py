@@ -27,7 +27,8 @@ WORK_DIR = Path(".docproc")
 def run_demo(console: Console, timeout: float = 180.0) -> int:
     """0 when the sample arrived as rows and a CSV, 1 otherwise."""
     from deployments.local_server import local_prefect_server
-    from docproc import export, provision, storage
+    from docproc import export, loader, provision
+    from docproc.models import ObjectRef
     from tasks import resources
 
     WORK_DIR.mkdir(exist_ok=True)
@@ -69,11 +70,14 @@ def run_demo(console: Console, timeout: float = 180.0) -> int:
         # version it has seen would rightly be skipped.
         key = time.strftime("incoming/%Y%m%dT%H%M%S/docproc-invoice.txt")
         started = time.monotonic()
-        s3.put_object(Bucket=config.source_bucket, Key=key, Body=sample)
-        console.print(f"[bold]5/5[/] uploaded s3://{config.source_bucket}/{key}")
+        etag = s3.put_object(Bucket=config.source_bucket, Key=key, Body=sample)["ETag"]
+        ref = ObjectRef(config.source_bucket, key, etag.strip('"'))
+        console.print(f"[bold]5/5[/] uploaded {ref.uri}")
         csv_key = export.csv_key(config.export_prefix, "sm-LK0080145", "inv-00001")
-        with console.status("waiting for SNS -> webhook -> Prefect -> the CSV ..."):
-            while not storage.exists(s3, config.target_bucket, csv_key):
+        engine = resources.engine()
+        with console.status("waiting for SNS -> webhook -> Prefect -> CSV and rows ..."):
+            # The `documents` row is written last, in the transaction of the invoice's rows.
+            while loader.find_document(engine, ref) is None:
                 if time.monotonic() - started > timeout:
                     console.print(f"[red]no CSV after {timeout:.0f} s; see {WORK_DIR}/serve.log")
                     return 1

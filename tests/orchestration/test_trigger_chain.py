@@ -21,8 +21,9 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 from sqlalchemy import select
 
-from docproc import provision, schema
+from docproc import loader, provision, schema
 from docproc.emulator import free_port, wait_for_http
+from docproc.models import ObjectRef
 from tests.conftest import Pipeline
 
 SAMPLE = files("docproc").joinpath("samples/docproc-invoice.txt").read_bytes()
@@ -116,7 +117,9 @@ def test_an_upload_is_loaded_and_exported_with_nothing_done_by_hand(
 ) -> None:
     url, topic_arn = served
     etag = pipeline.upload("in/inv 1+2.txt", variant("inv-e2e-1"))
-    wait_for(lambda: "sm-LK0080145/inv-e2e-1.csv" in pipeline.target_keys())
+    ref = ObjectRef(pipeline.source, "in/inv 1+2.txt", etag)
+    wait_for(lambda: loader.find_document(pipeline.engine, ref) is not None)  # written last
+    assert "sm-LK0080145/inv-e2e-1.csv" in pipeline.target_keys()
     with pipeline.engine.connect() as conn:
         doc = conn.execute(select(schema.documents)).one()
     assert (doc.object_key, doc.etag, doc.status) == ("in/inv 1+2.txt", etag, "loaded")
