@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from docproc.emulator import free_port, wait_for_http
+from docproc.emulator import free_port, stop, wait_for_http
 
 
 @contextmanager
@@ -44,10 +44,6 @@ def local_prefect_server(
         wait_for_http(f"{api_url}/health", timeout=120)
         yield api_url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         if log and out is not subprocess.DEVNULL:
             out.close()  # type: ignore[union-attr]

@@ -19,7 +19,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from docproc.emulator import EMULATOR_ENV, free_port, moto_server, wait_for_http
+from docproc.emulator import EMULATOR_ENV, free_port, moto_server, stop, wait_for_http
 
 WORK_DIR = Path(".docproc")
 
@@ -113,11 +113,7 @@ def serve_process(port: int, log: Path) -> Iterator[None]:
             wait_for_http(f"http://127.0.0.1:{port}/healthz", timeout=60)
             yield
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc)
 
 
 def show_rows(console: Console, customer_id: str, invoice_id: str) -> None:

@@ -40,6 +40,16 @@ def wait_for_http(url: str, timeout: float = 30.0) -> None:
             time.sleep(0.1)
 
 
+def stop(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    """Ask a child process to stop, then make it."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @contextmanager
 def moto_server(port: int | None = None) -> Iterator[str]:
     """Run `moto.server` on loopback and yield its endpoint URL; stopped on exit."""
@@ -54,8 +64,4 @@ def moto_server(port: int | None = None) -> Iterator[str]:
         wait_for_http(f"{url}/moto-api/")
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)

@@ -18,6 +18,7 @@ from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
 from prefect.exceptions import ObjectAlreadyExists
 
+from docproc.emulator import stop
 from docproc.summary import Summary
 from flows.backfill import backfill_prefix
 from tests.conftest import Pipeline
@@ -60,12 +61,7 @@ def workers(pipeline: Pipeline, mysql_url: str, tmp_path: Path) -> Iterator[list
         logs.append(log)
     yield logs
     for proc in procs:
-        proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 def test_fan_out_shares_the_batches_between_workers(

@@ -22,7 +22,7 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 from sqlalchemy import select
 
 from docproc import loader, provision, schema
-from docproc.emulator import free_port, wait_for_http
+from docproc.emulator import free_port, stop, wait_for_http
 from docproc.models import ObjectRef
 from tests.conftest import Pipeline
 
@@ -70,11 +70,7 @@ def served(pipeline: Pipeline, mysql_url: str, tmp_path) -> Iterator[tuple[str, 
         provision.apply(clients, steps)
         yield url, topic_arn
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         log.close()
         print((tmp_path / "serve.log").read_text(errors="replace")[-5000:])
 
