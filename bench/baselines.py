@@ -18,12 +18,13 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine
+from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, create_engine
 
 from bench.corpus import SAMPLE
 from docproc.export import (
@@ -116,6 +117,42 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _insert_invoice(
+    conn: Connection, invoice: Invoice, ref: ObjectRef, data: bytes, at: datetime
+) -> dict[str, str]:
+    """The invoice's rows, one autocommitted statement per table; returns its key columns."""
+    owner = {"customer_id": invoice.customer_id, "invoice_id": invoice.invoice_id}
+    row: dict[str, Any] = owner | {
+        "invoice_date": invoice.invoice_date,
+        "seller": invoice.seller,
+        "buyer": invoice.buyer,
+        "currency": invoice.currency,
+        "amount": invoice.amount,
+        "tax_total": invoice.tax_total,
+        "total": invoice.total,
+        "total_in_words": invoice.total_in_words,
+        "source_bucket": ref.bucket,
+        "source_key": ref.key,
+        "source_etag": ref.etag,
+        "content_sha256": _sha256(data),
+        "loaded_at": at,
+    }
+    conn.execute(invoices.insert(), row)
+    items: list[dict[str, Any]] = [
+        owner | {"line_no": i.line_no, "description": i.description, "amount": i.amount,
+                 "tax": i.tax}
+        for i in invoice.items
+    ]  # fmt: skip
+    if items:
+        conn.execute(invoice_items.insert(), items)
+    taxes: list[dict[str, Any]] = [
+        owner | {"kind": t.kind, "amount": t.amount} for t in invoice.taxes
+    ]
+    if taxes:
+        conn.execute(invoice_taxes.insert(), taxes)
+    return owner
+
+
 def plain_script(
     s3: Any,
     bucket: str,
@@ -138,7 +175,7 @@ def plain_script(
                 ref = ObjectRef(bucket, key, got["ETag"].strip('"'))
                 result = validate(parse(data))
                 at = now()
-                doc = {
+                doc: dict[str, Any] = {
                     "bucket": bucket,
                     "object_key": key,
                     "object_key_sha256": _sha256(key.encode()),
@@ -146,59 +183,21 @@ def plain_script(
                     "processed_at": at,
                 }
                 if isinstance(result, Invoice):
-                    owner = {"customer_id": result.customer_id, "invoice_id": result.invoice_id}
-                    conn.execute(
-                        invoices.insert(),
-                        owner
-                        | {
-                            "invoice_date": result.invoice_date,
-                            "seller": result.seller,
-                            "buyer": result.buyer,
-                            "currency": result.currency,
-                            "amount": result.amount,
-                            "tax_total": result.tax_total,
-                            "total": result.total,
-                            "total_in_words": result.total_in_words,
-                            "source_bucket": bucket,
-                            "source_key": key,
-                            "source_etag": ref.etag,
-                            "content_sha256": _sha256(data),
-                            "loaded_at": at,
-                        },
-                    )
-                    if result.items:
-                        conn.execute(
-                            invoice_items.insert(),
-                            [
-                                owner
-                                | {"line_no": i.line_no, "description": i.description,
-                                   "amount": i.amount, "tax": i.tax}
-                                for i in result.items
-                            ],
-                        )  # fmt: skip
-                    if result.taxes:
-                        conn.execute(
-                            invoice_taxes.insert(),
-                            [owner | {"kind": t.kind, "amount": t.amount} for t in result.taxes],
-                        )
+                    owner = _insert_invoice(conn, result, ref, data, at)
                     conn.execute(documents.insert(), doc | owner | {"status": "loaded"})
-                    s3.put_object(
-                        Bucket=target_bucket,
-                        Key=csv_key(export_prefix, result.customer_id, result.invoice_id),
-                        Body=invoice_csv(result),
-                        ContentType=CSV_CONTENT_TYPE,
-                    )
+                    out_key = csv_key(export_prefix, result.customer_id, result.invoice_id)
+                    body, content_type = invoice_csv(result), CSV_CONTENT_TYPE
                 else:
                     reasons = ",".join(result.reasons)
                     conn.execute(
                         documents.insert(), doc | {"status": "rejected", "reasons": reasons}
                     )
-                    s3.put_object(
-                        Bucket=target_bucket,
-                        Key=report_key(reject_prefix, key),
-                        Body=rejection_report(ref, result, None, at),
-                        ContentType=REPORT_CONTENT_TYPE,
-                    )
+                    out_key = report_key(reject_prefix, key)
+                    body = rejection_report(ref, result, None, at)
+                    content_type = REPORT_CONTENT_TYPE
+                s3.put_object(
+                    Bucket=target_bucket, Key=out_key, Body=body, ContentType=content_type
+                )
                 count += 1
         return Rate(count, time.perf_counter() - start)
     finally:

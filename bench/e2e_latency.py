@@ -13,6 +13,7 @@ Run alone: `.venv/bin/python bench/e2e_latency.py --uploads 20` (starts moto and
 from __future__ import annotations
 
 import argparse
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,9 +42,17 @@ SERVE_START_TIMEOUT_SECONDS = 120
 
 
 @dataclass(frozen=True)
+class Upload:
+    key: str
+    put_at: float  # wall clock, to compare with the times Prefect records
+    seconds: float  # put_object to CSV
+
+
+@dataclass(frozen=True)
 class E2ELatency:
     warmup_seconds: float
     seconds: list[float]  # sorted
+    stages: dict[str, float]  # median seconds per stage of the chain
 
     @property
     def p50(self) -> float:
@@ -73,20 +82,44 @@ def _upload_and_wait(
     source: tuple[str, str, bytes],
     target: tuple[str, str],
     timeout: float,
-) -> float:
-    """Seconds from put_object to the first successful head_object of the CSV.
+) -> Upload:
+    """Time from put_object to the first successful head_object of the CSV.
 
     Then, off the clock, until the run has recorded the document: the run goes on after
     its export to load the rows, and the next upload must not share the CPU with that.
     """
     bucket, key, body = source
+    put_at = time.time()
     start = time.perf_counter()
     etag = s3.put_object(Bucket=bucket, Key=key, Body=body)["ETag"].strip('"')
     _wait(lambda: storage.exists(s3, *target), proc, timeout, f"s3://{'/'.join(target)}")
     seconds = time.perf_counter() - start
     ref = ObjectRef(bucket, key, etag)
     _wait(lambda: find_document(engine, ref) is not None, proc, timeout, f"record of {ref.uri}")
-    return seconds
+    return Upload(key, put_at, seconds)
+
+
+def _stages(api_url: str, bucket: str, uploads: list[Upload]) -> dict[str, float]:
+    """Where the time goes, from the times Prefect recorded for each upload's run: until the
+    trigger created the run, until the runner had it running, until the CSV existed."""
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    with SyncPrefectClient(api_url) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_=bucket)), limit=200
+        )
+    by_key = {run.parameters.get("key"): run for run in runs}
+    stages: dict[str, list[float]] = {"to run created": [], "to running": [], "to CSV": []}
+    for upload in uploads:
+        run = by_key.get(upload.key)
+        if run is None or run.created is None or run.start_time is None:
+            continue
+        created, started = run.created.timestamp(), run.start_time.timestamp()
+        stages["to run created"].append(created - upload.put_at)
+        stages["to running"].append(started - created)
+        stages["to CSV"].append(upload.put_at + upload.seconds - started)
+    return {name: statistics.median(values) for name, values in stages.items() if values}
 
 
 def measure(
@@ -139,7 +172,7 @@ def measure(
             WARMUP_TIMEOUT_SECONDS,
         )
         valid = [i for i in range(uploads * 2) if corpus.is_valid(i)][:uploads]
-        seconds = [
+        uploaded = [
             _upload_and_wait(
                 s3,
                 engine,
@@ -150,12 +183,13 @@ def measure(
             )
             for i in valid
         ]
+        stages = _stages(prefect_env["PREFECT_API_URL"], source, uploaded)
     except (harness.BenchError, TimeoutError) as exc:
         raise harness.BenchError(f"{exc}; docproc serve's log ends:\n{harness.tail(log)}") from exc
     finally:
         harness.stop(proc)
         engine.dispose()
-    return E2ELatency(warmup, sorted(seconds))
+    return E2ELatency(warmup.seconds, sorted(u.seconds for u in uploaded), stages)
 
 
 def main() -> None:
@@ -175,7 +209,8 @@ def main() -> None:
             found = measure(endpoint, prefect_env, database_url, args.uploads, workdir)
     print(
         f"warm-up {found.warmup_seconds:.2f} s; {len(found.seconds)} uploads: "
-        f"p50 {found.p50:.2f} s, p95 {found.p95:.2f} s, max {found.seconds[-1]:.2f} s"
+        f"p50 {found.p50:.2f} s, p95 {found.p95:.2f} s, max {found.seconds[-1]:.2f} s; "
+        + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in found.stages.items())
     )
 
 

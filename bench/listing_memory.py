@@ -2,9 +2,10 @@
 
 A backfill over a prefix of millions of objects must not hold the listing in memory. The
 pass here is the backfill's own listing, `docproc.storage.iter_pages` (list_objects_v2
-page by page), each page dropped once its objects are counted. Each size is listed in a fresh child process, so that
-its peak (ru_maxrss) is its own; the child also reports its peak before the listing (after
-imports and a one-key warm-up call), which is what the interpreter and boto3 cost anyway.
+page by page), each page dropped once its objects are counted. Each size is listed in a
+fresh child process, so that its peak (VmHWM) is its own; the child also reports its
+peak before the listing (after imports and a one-key warm-up call), which is what the
+interpreter and boto3 cost anyway.
 
 Run alone: `.venv/bin/python bench/listing_memory.py --sizes 10000 100000`.
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -37,8 +37,12 @@ class ListingMemory:
 
 
 def _max_rss_kib() -> int:
-    """Linux reports ru_maxrss in KiB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    """This process's peak RSS: VmHWM, not ru_maxrss, which Linux carries over across exec
+    from the parent (a child of a 160 MiB parent would report at least 160 MiB)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise harness.BenchError("no VmHWM in /proc/self/status (Linux only)")
 
 
 def _list(endpoint: str, bucket: str, prefix: str) -> None:
