@@ -122,17 +122,20 @@ def require(client: S3Client, bucket: str, key: str) -> None:
 def iter_pages(
     client: S3Client, bucket: str, prefix: str, page_size: int = 1000
 ) -> Iterator[list[ListedObject]]:
-    """The objects under a prefix, one page at a time: memory stays flat on any prefix size."""
+    """The objects under a prefix, `page_size` at a time: memory stays flat on any prefix size.
+
+    S3 is always asked for its largest page (1,000 keys): a listing request costs about
+    as much as a GET, whatever the page size.
+    """
     paginator = client.get_paginator("list_objects_v2")
     try:
-        pages = paginator.paginate(
-            Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": min(page_size, 1000)}
-        )
-        for page in pages:
-            yield [
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            listed = [
                 ListedObject(ObjectRef(bucket, o["Key"], o["ETag"].strip('"')), int(o["Size"]))
                 for o in page.get("Contents", [])
             ]
+            for start in range(0, len(listed), page_size):
+                yield listed[start : start + page_size]
     except ClientError as exc:
         if _code(exc) in _MISSING:
             raise ObjectMissing(f"bucket s3://{bucket} does not exist") from None

@@ -7,7 +7,7 @@ import pytest
 
 from docproc import storage
 from docproc.errors import ObjectMissing, Superseded
-from docproc.models import ObjectRef
+from docproc.models import ListedObject, ObjectRef
 
 
 @pytest.fixture
@@ -78,3 +78,28 @@ def test_parse_s3_uri(uri: str, expected: tuple[str, str]) -> None:
 def test_parse_s3_uri_refuses(uri: str) -> None:
     with pytest.raises(ValueError, match="S3 URI"):
         storage.parse_s3_uri(uri)
+
+
+def test_iter_pages_streams_every_object_in_pages_of_the_asked_size(bucket: str) -> None:
+    s3 = storage.s3_client()
+    for i in range(25):
+        s3.put_object(Bucket=bucket, Key=f"in/{i:02d} ü+x.txt", Body=b"x" * i)
+    s3.put_object(Bucket=bucket, Key="other/a.txt", Body=b"")
+    pages = list(storage.iter_pages(s3, bucket, "in/", page_size=10))
+    assert [len(p) for p in pages] == [10, 10, 5]
+    listed = [o for page in pages for o in page]
+    assert [o.ref.key for o in listed] == [f"in/{i:02d} ü+x.txt" for i in range(25)]
+    assert [o.size for o in listed] == list(range(25))
+    assert all(o.ref.etag and '"' not in o.ref.etag for o in listed)
+
+
+def test_fetch_many_keeps_order_and_reports_vanished_objects(bucket: str) -> None:
+    s3 = storage.s3_client()
+    for name in ("a", "b"):
+        s3.put_object(Bucket=bucket, Key=name, Body=name.encode())
+    listed = [o for page in storage.iter_pages(s3, bucket, "") for o in page]
+    s3.delete_object(Bucket=bucket, Key="a")
+    results = storage.fetch_many(s3, [*listed, ListedObject(ObjectRef(bucket, "big"), 10**9)], 100)
+    assert isinstance(results[0][0], ObjectMissing)
+    assert results[1][0].body == b"b"  # type: ignore[union-attr]
+    assert results[2][0].body is None  # too large: not fetched at all
