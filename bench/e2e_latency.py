@@ -66,6 +66,7 @@ class E2ELatency:
 def _wait(
     done: Callable[[], bool], proc: subprocess.Popen[bytes], timeout: float, what: str
 ) -> None:
+    """Poll until `done`; fail at once if `serve` died rather than wait out the timeout."""
     start = time.perf_counter()
     while not done():
         if proc.poll() is not None:

@@ -7,10 +7,12 @@ round trip costs `delay_ms` more, on every connection independently (32 concurre
 requests all wait at once, as they would for S3). What is delayed, exactly: on each
 connection, the first client-to-server chunk after a server-to-client chunk (or the
 first one of the connection). HTTP/1.1 clients such as boto3 send one request at a time
-per connection, so that is one delay per request; a request with `Expect: 100-continue`
-pays twice, as it does against S3. Opening a connection costs nothing extra (boto3 keeps
-connections alive, so this touches only the first request of each), and answers pass
-through at once.
+per connection, so that is one delay per request; a PUT pays twice, because boto3 sends
+`Expect: 100-continue` and waits for the `100 Continue` before the body, as it does
+against S3. Answers pass through at once, and opening a connection costs nothing extra:
+moto (Werkzeug) closes the connection after every answer, so boto3 connects anew for
+each request, which against S3 it would not (it keeps connections alive); this models S3
+over kept-alive connections.
 
 The proxy runs in a process of its own, so that its work does not compete for the
 interpreter lock with the client being measured:
@@ -32,7 +34,12 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from types import FrameType, TracebackType
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from docproc.emulator import stop
 
 START_TIMEOUT_SECONDS = 20
 CHUNK = 65536
@@ -129,12 +136,7 @@ class LatencyProxy:
     def close(self) -> None:
         if self._proc is None:
             return
-        self._proc.terminate()
-        try:
-            self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait(timeout=10)
+        stop(self._proc)
         if self._proc.stdout is not None:
             self._proc.stdout.close()
         self._proc = None
@@ -154,10 +156,9 @@ def main() -> None:
     cli.add_argument("target_host")
     cli.add_argument("target_port", type=int)
     cli.add_argument("--delay-ms", type=float, default=15, help="added to each request")
-    cli.add_argument("--port", type=int, default=0, help="where to listen (default: any free)")
     args = cli.parse_args()
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    listener = socket.create_server(("127.0.0.1", args.port), backlog=256)
+    listener = socket.create_server(("127.0.0.1", 0), backlog=256)
     print(f"port {listener.getsockname()[1]}", flush=True)
     serve((args.target_host, args.target_port), args.delay_ms, listener)
 

@@ -1,0 +1,452 @@
+"""`make bench`: every figure of the benchmark, with its baseline measured in the same run.
+
+Run as `.venv/bin/python bench/run.py [--quick] [--only NAME ...]`. Prints one table
+(figure, value, baseline, ratio, goal, met?, cores) and, for a full run, records it in
+bench/RESULTS.md with the date and the machine. Each section starts what it needs (moto,
+a latency proxy, `docproc serve`, scratch databases; one Prefect server for the whole
+run) and stops it again, on failure too; a section that fails leaves an error row and
+the others still run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from types import FrameType
+from typing import Any
+from urllib.parse import urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import create_engine, func, select
+
+from bench import baselines, corpus, e2e_latency, harness, listing_memory
+from bench import parse as parse_bench
+from bench import webhook as webhook_bench
+from bench.latency_proxy import LatencyProxy
+from deployments.local_server import local_prefect_server
+from docproc import storage
+from docproc.emulator import moto_server
+from docproc.schema import documents
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+SECTIONS = ("parse", "webhook", "e2e", "loopback", "latency", "listing")
+SOURCE_PREFIX = "in/"
+EXPORT_PREFIX = "csv/"
+# Piped (make bench | tee), rich would wrap the table at 80 columns.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+
+
+@dataclass
+class Figure:
+    """One row of the table; `note` says in a sentence what exactly was measured."""
+
+    name: str
+    value: float | None
+    unit: str
+    note: str
+    baseline: float | None = None
+    baseline_name: str = ""
+    goal: str = ""
+    met: bool | None = None
+    digits: int = 0
+
+    @property
+    def ratio(self) -> float | None:
+        if self.value is None or not self.baseline:
+            return None
+        return self.value / self.baseline
+
+    def cells(self) -> list[str]:
+        def amount(value: float | None) -> str:
+            return "-" if value is None else f"{value:,.{self.digits}f} {self.unit}"
+
+        baseline = amount(self.baseline) if self.baseline is not None else "-"
+        if self.baseline_name and self.baseline is not None:
+            baseline += f" ({self.baseline_name})"
+        ratio = "-" if self.ratio is None else f"{self.ratio:.2f}x"
+        met = {True: "yes", False: "NO", None: "-"}[self.met]
+        return [self.name, amount(self.value), baseline, ratio, self.goal or "-", met,
+                str(os.cpu_count())]  # fmt: skip
+
+
+@dataclass
+class Context:
+    """What the sections share: the options, a scratch directory and one Prefect server."""
+
+    args: argparse.Namespace
+    workdir: Path
+    stack: ExitStack
+    backfill_missing: str | None  # why the backfill command cannot run, when it cannot
+    _prefect: dict[str, str] = field(default_factory=dict)
+
+    def prefect_env(self) -> dict[str, str]:
+        """PREFECT_API_URL of this run's server (started on first use) and its PREFECT_HOME."""
+        if not self._prefect:
+            home = self.workdir / "prefect"
+            console.print("starting a Prefect server ...")
+            url = self.stack.enter_context(
+                local_prefect_server(home=home, log=self.workdir / "prefect-server.log")
+            )
+            self._prefect = {"PREFECT_API_URL": url, "PREFECT_HOME": str(home)}
+        return self._prefect
+
+
+def at_least(value: float | None, goal: float) -> bool | None:
+    return None if value is None else value >= goal
+
+
+def at_most(value: float | None, goal: float) -> bool | None:
+    return None if value is None else value <= goal
+
+
+def parse_section(ctx: Context) -> list[Figure]:
+    docs, repeats = (5_000, 3) if ctx.args.quick else (20_000, 5)
+    rate = parse_bench.main(docs, repeats)
+    return [
+        Figure(
+            "parse + validate, one core",
+            rate,
+            "docs/s",
+            f"bench/parse.py: best of {repeats} passes over {docs:,} varied invoices (a third "
+            "broken), in one thread.",
+            goal=">= 20,000 docs/s",
+            met=at_least(rate, 20_000),
+        )
+    ]
+
+
+def webhook_section(ctx: Context) -> list[Figure]:
+    seconds = 3 if ctx.args.quick else 10
+    found = webhook_bench.main(["--rate", "200", "--seconds", str(seconds)])
+    clean = found["errors"] == 0 and found["missing"] == 0 and found["handed_over_twice"] == 0
+    return [
+        Figure(
+            "webhook ack p99 at 200 req/s",
+            found["p99_ms"],
+            "ms",
+            f"bench/webhook.py: {found['requests']} signed SNS notifications, open loop at "
+            f"{found['rate']:.0f} req/s, signatures verified, 20% duplicates; p50 "
+            f"{found['p50_ms']:.1f} ms, p95 {found['p95_ms']:.1f} ms, max {found['max_ms']:.1f} "
+            f"ms; non-200 {found['errors']}, missed {found['missing']}, handed over twice "
+            f"{found['handed_over_twice']}.",
+            goal="none; all handed over once",
+            met=None if clean else False,
+            digits=1,
+        )
+    ]
+
+
+def e2e_section(ctx: Context) -> list[Figure]:
+    uploads = 5 if ctx.args.quick else ctx.args.e2e_uploads
+    with (
+        moto_server() as endpoint,
+        harness.scratch_database(ctx.args.database_url) as database_url,
+    ):
+        found = e2e_latency.measure(endpoint, ctx.prefect_env(), database_url, uploads, ctx.workdir)
+    stages = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in found.stages.items())
+    note = (
+        f"bench/e2e_latency.py: {len(found.seconds)} uploads one after another through "
+        "moto S3 -> SNS -> `docproc serve` (webhook + runner polling every 1 s) -> Prefect "
+        f"-> CSV in the target bucket; max {found.seconds[-1]:.2f} s, warm-up upload "
+        f"{found.warmup_seconds:.2f} s (not counted). Medians per stage: {stages}."
+    )
+    return [
+        Figure("upload -> CSV, p50", found.p50, "s", note, goal="<= 2 s",
+               met=at_most(found.p50, 2), digits=2),
+        Figure("upload -> CSV, p95", found.p95, "s", "As above.", goal="<= 5 s",
+               met=at_most(found.p95, 5), digits=2),
+    ]  # fmt: skip
+
+
+def _backfill(
+    ctx: Context, endpoint: str, source: str, target: str, database_url: str, docs: int
+) -> harness.BackfillRun:
+    """The whole `python -m docproc backfill` command, then a check that it did everything."""
+    env = harness.aws_env(endpoint) | ctx.prefect_env()
+    env |= {
+        "DOCPROC_DATABASE_URL": database_url,
+        "DOCPROC_SOURCE_BUCKET": source,
+        "DOCPROC_TARGET_BUCKET": target,
+        "DOCPROC_EXPORT_PREFIX": EXPORT_PREFIX,
+    }
+    log = ctx.workdir / f"backfill-{target}.log"
+    return harness.run_backfill(f"s3://{source}/{SOURCE_PREFIX}", env, log, 120 + docs / 10)
+
+
+def _check_backfill(s3: Any, target: str, database_url: str, docs: int) -> None:
+    """Every document recorded with the right outcome, and every valid one's CSV written."""
+    valid = sum(corpus.is_valid(i) for i in range(docs))
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            counted = select(documents.c.status, func.count()).group_by(documents.c.status)
+            statuses = {status: count for status, count in conn.execute(counted).all()}
+    finally:
+        engine.dispose()
+    csvs = sum(len(page) for page in storage.iter_pages(s3, target, EXPORT_PREFIX))
+    expected = {"loaded": valid, "rejected": docs - valid}
+    if statuses != expected or csvs != valid:
+        raise harness.BenchError(
+            f"the backfill left documents {statuses} and {csvs} CSVs; expected {expected} "
+            f"and {valid} CSVs"
+        )
+
+
+def _docproc_rate(
+    ctx: Context, endpoint: str, s3: Any, source: str, docs: int
+) -> tuple[float | None, str]:
+    """docs/s of the backfill over `endpoint`, or None and why when it cannot run."""
+    if ctx.backfill_missing:
+        return None, f" docproc's figure is missing: {ctx.backfill_missing}"
+    target = harness.unique("docproc-dst")
+    harness.create_buckets(s3, target)
+    with harness.scratch_database(ctx.args.database_url) as database_url:
+        run = _backfill(ctx, endpoint, source, target, database_url, docs)
+        _check_backfill(s3, target, database_url, docs)
+    return docs / run.seconds, f" The backfill exited {run.exit_code} (1: some rejected)."
+
+
+def loopback_section(ctx: Context) -> list[Figure]:
+    docs = 1_000 if ctx.args.quick else ctx.args.loopback_docs
+    with moto_server() as endpoint:
+        s3 = harness.s3_client(endpoint)
+        source, floor_target = harness.unique("loop-src"), harness.unique("floor-dst")
+        harness.create_buckets(s3, source, floor_target)
+        corpus.upload(s3, source, SOURCE_PREFIX, docs)
+        with harness.scratch_database(ctx.args.database_url) as floor_db:
+            floor = baselines.io_floor(s3, source, SOURCE_PREFIX, floor_target, floor_db)
+        rate, outcome = _docproc_rate(ctx, endpoint, s3, source, docs)
+    return [
+        Figure(
+            f"backfill, loopback, {docs:,} docs",
+            rate,
+            "docs/s",
+            f"`python -m docproc backfill` (the whole command, Prefect server already up) "
+            f"over {docs:,} invoices (10% invalid) in moto, rows into MariaDB, CSVs to the "
+            f"target bucket; baseline: the I/O floor on the same objects (listing, GET + PUT "
+            f"on {baselines.FLOOR_THREADS} threads, one bulk INSERT, no parsing, no Prefect)."
+            + outcome,
+            baseline=floor.per_second,
+            baseline_name="I/O floor",
+            goal=">= 0.8x the floor",
+            met=None if rate is None else rate >= 0.8 * floor.per_second,
+        )
+    ]
+
+
+def latency_section(ctx: Context) -> list[Figure]:
+    docs = 300 if ctx.args.quick else ctx.args.latency_docs
+    delay = ctx.args.delay_ms
+    with moto_server() as endpoint:
+        s3 = harness.s3_client(endpoint)
+        source = harness.unique("lat-src")
+        plain_target, floor_target = harness.unique("plain-dst"), harness.unique("floor-dst")
+        harness.create_buckets(s3, source, plain_target, floor_target)
+        corpus.upload(s3, source, SOURCE_PREFIX, docs)
+        port = urlsplit(endpoint).port
+        assert port is not None
+        with LatencyProxy("127.0.0.1", port, delay_ms=delay) as proxy:
+            slow = harness.s3_client(proxy.url)
+            with harness.scratch_database(ctx.args.database_url) as plain_db:
+                plain = baselines.plain_script(
+                    slow, source, SOURCE_PREFIX, plain_target, plain_db, EXPORT_PREFIX
+                )
+            with harness.scratch_database(ctx.args.database_url) as floor_db:
+                floor = baselines.io_floor(slow, source, SOURCE_PREFIX, floor_target, floor_db)
+            rate, outcome = _docproc_rate(ctx, proxy.url, s3, source, docs)
+    what = (
+        f"`python -m docproc backfill` over {docs:,} invoices with every S3 request held "
+        f"{delay:g} ms by bench/latency_proxy.py (as real S3 answers in 10-30 ms); MariaDB "
+        "direct."
+    )
+    return [
+        Figure(
+            f"backfill, S3 +{delay:g} ms, {docs:,} docs",
+            rate,
+            "docs/s",
+            f"{what} Baseline: a plain sequential script through the same proxy (GET, parse + "
+            "validate, autocommit INSERTs, PUT of the CSV or rejection report)." + outcome,
+            baseline=plain.per_second,
+            baseline_name="plain script",
+            goal=">= 10x the plain script",
+            met=None if rate is None else rate >= 10 * plain.per_second,
+        ),
+        Figure(
+            f"backfill, S3 +{delay:g} ms, vs I/O floor",
+            rate,
+            "docs/s",
+            f"The same run against the I/O floor through the same proxy ({baselines.FLOOR_THREADS}"
+            " threads of GET + PUT, one bulk INSERT): how much of the reachable rate docproc "
+            "gets.",
+            baseline=floor.per_second,
+            baseline_name="I/O floor",
+            goal="no goal set",
+        ),
+    ]
+
+
+def listing_section(ctx: Context) -> list[Figure]:
+    small, large = (1_000, 10_000) if ctx.args.quick else (10_000, 100_000)
+    with moto_server() as endpoint:
+        found = listing_memory.measure(endpoint, [small, large])
+    mib = {size: found[size].peak_kib / 1024 for size in found}
+    before = {size: found[size].before_kib / 1024 for size in found}
+    return [
+        Figure(
+            f"listing peak RSS, {large:,} objects",
+            mib[large],
+            "MiB",
+            f"bench/listing_memory.py: peak RSS (VmHWM) of a fresh process listing the "
+            f"prefix with docproc.storage.iter_pages, the backfill's listing; baseline: the "
+            f"same at {small:,} objects. Before listing (interpreter, boto3, one warm-up "
+            f"call): {before[small]:.1f} and {before[large]:.1f} MiB.",
+            baseline=mib[small],
+            baseline_name=f"{small:,} objects",
+            goal="<= 1.1x (flat)",
+            met=mib[large] <= 1.1 * mib[small],
+            digits=1,
+        )
+    ]
+
+
+RUNNERS: dict[str, Callable[[Context], list[Figure]]] = {
+    "parse": parse_section,
+    "webhook": webhook_section,
+    "e2e": e2e_section,
+    "loopback": loopback_section,
+    "latency": latency_section,
+    "listing": listing_section,
+}
+
+
+def run_section(name: str, ctx: Context) -> tuple[list[Figure], bool]:
+    """The section's figures, or one error row; and whether it succeeded."""
+    console.rule(f"[bold]{name}")
+    start = time.perf_counter()
+    try:
+        figures = RUNNERS[name](ctx)
+    except Exception as exc:
+        console.print(f"[bold red]{name} failed:[/] {exc}")
+        return [
+            Figure(f"{name}: FAILED", None, "", f"{type(exc).__name__}: {exc}", met=False)
+        ], False
+    console.print(f"{name} done in {time.perf_counter() - start:.0f} s")
+    return figures, True
+
+
+def render(figures: list[Figure]) -> Table:
+    table = Table(title=f"docproc benchmark ({os.cpu_count()} cores)")
+    for title in ("figure", "value", "baseline", "ratio", "goal", "met?", "cores"):
+        table.add_column(title, justify="right" if title in {"value", "ratio"} else "left")
+    for figure in figures:
+        table.add_row(*figure.cells())
+    return table
+
+
+def machine() -> dict[str, str]:
+    load = os.getloadavg()
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.system()} {platform.release()} {platform.machine()}",
+        "cores": str(os.cpu_count()),
+        "python": platform.python_version(),
+        "versions": ", ".join(f"{p} {version(p)}" for p in ("moto", "prefect", "boto3")),
+        "load": f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
+    }
+
+
+def markdown(figures: list[Figure], started: dict[str, str], args: argparse.Namespace) -> str:
+    def row(cells: list[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    flags = " ".join(sys.argv[1:]) or "(defaults)"
+    lines = [
+        "# Benchmark results",
+        "",
+        "The latest `make bench` (`bench/run.py`); every baseline was measured in the same run.",
+        "",
+        f"- date: {started['date']}",
+        f"- machine: `{started['machine']}`, {started['cores']} cores",
+        f"- python {started['python']}; {started['versions']}",
+        f"- load average (1, 5, 15 min) at the start: {started['load']}; at the end: "
+        f"{machine()['load']}",
+        f"- options: `{flags}` (S3 latency {args.delay_ms:g} ms)",
+        "",
+        row(["figure", "value", "baseline", "ratio", "goal", "met?", "cores"]),
+        row(["---", "---:", "---:", "---:", "---", "---", "---:"]),
+        *(row(f.cells()) for f in figures),
+        "",
+        "## What each figure measures",
+        "",
+        *(f"- **{f.name}**: {f.note}" for f in figures),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """Turn SIGTERM into an exception, so that everything started is stopped on the way out."""
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    cli = argparse.ArgumentParser(description="Run docproc's benchmark and print one table.")
+    cli.add_argument("--quick", action="store_true", help="small sizes, for a check in minutes")
+    cli.add_argument("--only", action="append", choices=SECTIONS, help="run only this section")
+    cli.add_argument("--delay-ms", type=float, default=15, help="latency added to each S3 request")
+    cli.add_argument("--loopback-docs", type=int, default=10_000)
+    cli.add_argument("--latency-docs", type=int, default=2_000)
+    cli.add_argument("--e2e-uploads", type=int, default=20)
+    cli.add_argument("--database-url", default=harness.DEFAULT_MYSQL, help="MySQL server URL")
+    cli.add_argument(
+        "--results",
+        type=Path,
+        help=f"where to record the table (default: {RESULTS.name}, for full runs only)",
+    )
+    args = cli.parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    started = machine()
+    sections = args.only or list(SECTIONS)
+    missing = harness.backfill_missing() if {"loopback", "latency"} & set(sections) else None
+    workdir = Path(tempfile.mkdtemp(prefix="docproc-bench-"))
+    figures: list[Figure] = []
+    all_ok = True
+    try:
+        with ExitStack() as stack:
+            ctx = Context(args, workdir, stack, missing)
+            for name in sections:
+                found, ok = run_section(name, ctx)
+                figures += found
+                all_ok &= ok
+    except BaseException:
+        console.print(f"interrupted; everything started is stopped; logs kept in {workdir}")
+        raise
+    console.print(render(figures))
+    results = args.results or (RESULTS if not (args.quick or args.only) else None)
+    if results:
+        results.write_text(markdown(figures, started, args))
+        console.print(f"recorded in {results}")
+    if all_ok:
+        shutil.rmtree(workdir, ignore_errors=True)
+    else:
+        console.print(f"logs kept in {workdir}")
+    return 0 if all_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
