@@ -1,6 +1,6 @@
 """`python -m docproc serve`: the webhook and a runner of the deployments, in one process.
 
-The runner polls often (1 s by default) because the poll interval is most of the
+The runner polls often (every 0.5 s by default) because the poll interval is most of the
 latency between an upload and its run; a work pool is the scale-out path instead.
 """
 
@@ -50,7 +50,7 @@ class WebhookServer:
 def serve(
     host: str = "127.0.0.1",
     port: int = 8080,
-    poll_seconds: float = 1.0,
+    poll_seconds: float = 0.5,
     prefect_port: int | None = None,
     prefect_home: Path | None = None,
 ) -> None:

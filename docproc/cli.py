@@ -249,7 +249,7 @@ def serve(
     port: Port = 8080,
     poll_seconds: Annotated[
         float, typer.Option(help="How often the runner looks for triggered runs (latency).")
-    ] = 1.0,
+    ] = 0.5,
     prefect_port: Annotated[
         int | None, typer.Option(help="Port of the local Prefect server, when one is started.")
     ] = None,
