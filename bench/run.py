@@ -161,7 +161,7 @@ def e2e_section(ctx: Context) -> list[Figure]:
     stages = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in found.stages.items())
     note = (
         f"bench/e2e_latency.py: {len(found.seconds)} uploads one after another through "
-        "moto S3 -> SNS -> `docproc serve` (webhook + runner polling every 1 s) -> Prefect "
+        "moto S3 -> SNS -> `docproc serve` (webhook + runner polling every 0.5 s) -> Prefect "
         f"-> CSV in the target bucket; max {found.seconds[-1]:.2f} s, warm-up upload "
         f"{found.warmup_seconds:.2f} s (not counted). Medians per stage: {stages}."
     )

@@ -43,7 +43,9 @@ class Document:
             return "failed", (), str(self.fetched)
         if isinstance(self.verdict, Rejection):
             return "rejected", self.verdict.reasons, None
-        return "loaded", (), None
+        if isinstance(self.verdict, Invoice):
+            return "loaded", (), None
+        return "failed", (), "never validated"
 
 
 def readable(documents: list[Document]) -> list[tuple[Document, FetchedObject]]:
