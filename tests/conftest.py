@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import create_engine, delete, text
@@ -17,6 +18,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from docproc import schema, storage
 from docproc.emulator import EMULATOR_ENV, moto_server
+from tests.faultproxy import FaultProxy
 
 TEST_DB_URL = os.environ.get(
     "DOCPROC_TEST_DATABASE_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
@@ -136,3 +138,31 @@ def pipeline(
     resources.reset()
     yield Pipeline(source, target, client, mysql_engine)
     resources.reset()
+
+
+@pytest.fixture
+def s3_faults(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
+    """S3 behind a proxy that can drop requests; boto3 does not retry, so the tasks must."""
+    from tasks import resources
+
+    target = urlsplit(os.environ["AWS_ENDPOINT_URL"])
+    with FaultProxy(target.hostname or "127.0.0.1", target.port or 80) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{proxy.port}")
+        monkeypatch.setenv("DOCPROC_S3_MAX_ATTEMPTS", "1")
+        resources.reset()
+        yield proxy
+
+
+@pytest.fixture
+def db_faults(
+    pipeline: Pipeline, mysql_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FaultProxy]:
+    """The database behind a proxy that can drop connections, as DOCPROC_DATABASE_URL."""
+    from tasks import resources
+
+    url = make_url(mysql_url)
+    with FaultProxy(url.host or "127.0.0.1", url.port or 3306) as proxy:
+        proxied = url.set(host="127.0.0.1", port=proxy.port)
+        monkeypatch.setenv("DOCPROC_DATABASE_URL", proxied.render_as_string(hide_password=False))
+        resources.reset()
+        yield proxy

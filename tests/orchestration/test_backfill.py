@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 from importlib.resources import files
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from docproc import schema
@@ -100,28 +98,19 @@ def test_backfill_loads_rejects_skips_and_forces(archive: Pipeline) -> None:
 
 def test_faults_in_the_middle_are_retried_to_the_same_end_state(
     archive: Pipeline,
+    s3_faults: FaultProxy,
+    db_faults: FaultProxy,
     moto_endpoint: str,
     mysql_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from tasks import resources
 
-    s3_target = urlsplit(moto_endpoint)
-    db = make_url(mysql_url)
-    with (
-        FaultProxy(s3_target.hostname or "", s3_target.port or 80) as s3_proxy,
-        FaultProxy(db.host or "127.0.0.1", db.port or 3306) as db_proxy,
-    ):
-        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{s3_proxy.port}")
-        monkeypatch.setenv("DOCPROC_S3_MAX_ATTEMPTS", "1")  # leave the retries to the tasks
-        proxied = db.set(host="127.0.0.1", port=db_proxy.port)
-        monkeypatch.setenv("DOCPROC_DATABASE_URL", proxied.render_as_string(hide_password=False))
-        resources.reset()
-        # A GET in the third batch and the second batch's bulk insert lose their connection.
-        s3_proxy.drop_when(f"GET /{archive.source}/archive/2024/0120".encode(), times=2)
-        db_proxy.drop_when(b"INSERT INTO invoice_items", times=1)
-        state, summary = backfill(archive)
-    assert (s3_proxy.dropped, db_proxy.dropped) == (2, 1)
+    # A GET in the third batch and the second batch's bulk insert lose their connection.
+    s3_faults.drop_when(f"GET /{archive.source}/archive/2024/0120".encode(), times=2)
+    db_faults.drop_when(b"INSERT INTO invoice_items", times=1)
+    state, summary = backfill(archive)
+    assert (s3_faults.dropped, db_faults.dropped) == (2, 1)
     assert state.is_completed(), state.message
     assert summary.statuses["failed"] == 0
     faulty = rows(archive)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from importlib.resources import files
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from prefect.client.orchestration import get_client
@@ -149,21 +148,14 @@ def test_processing_the_same_object_twice_leaves_identical_rows_and_one_csv(
 
 
 def test_a_run_cut_short_before_its_load_is_done_again(
-    pipeline: Pipeline, mysql_url: str, monkeypatch: pytest.MonkeyPatch
+    pipeline: Pipeline, db_faults: FaultProxy, mysql_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The CSV is out but the database never took the rows: the next delivery loads it."""
-    from sqlalchemy.engine import make_url
-
     from tasks import resources
 
     pipeline.upload("in/a.txt", SAMPLE)
-    url = make_url(mysql_url)
-    with FaultProxy(url.host or "127.0.0.1", url.port or 3306) as proxy:
-        proxied = url.set(port=proxy.port, host="127.0.0.1").render_as_string(hide_password=False)
-        monkeypatch.setenv("DOCPROC_DATABASE_URL", proxied)
-        resources.reset()
-        proxy.drop_when(b"INSERT INTO invoices", times=10)  # more than the retries
-        state = process_invoice(pipeline.source, "in/a.txt", return_state=True)
+    db_faults.drop_when(b"INSERT INTO invoices", times=10)  # more than the retries
+    state = process_invoice(pipeline.source, "in/a.txt", return_state=True)
     assert state.is_failed()
     with get_client(sync_client=True) as client:
         flow_run = client.read_flow_run(state.state_details.flow_run_id)
@@ -199,41 +191,21 @@ def test_a_version_overwritten_since_the_event_is_skipped(pipeline: Pipeline) ->
     assert counts(pipeline)["documents"] == 0
 
 
-def test_a_dropped_s3_connection_is_retried(
-    pipeline: Pipeline, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from tasks import resources
-
+def test_a_dropped_s3_connection_is_retried(pipeline: Pipeline, s3_faults: FaultProxy) -> None:
     pipeline.upload("in/a.txt", SAMPLE)
-    target = urlsplit(moto_endpoint)
-    with FaultProxy(target.hostname or "", target.port or 80) as proxy:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{proxy.port}")
-        monkeypatch.setenv("DOCPROC_S3_MAX_ATTEMPTS", "1")  # leave the retry to the task
-        resources.reset()
-        proxy.drop_when(f"GET /{pipeline.source}/in/a.txt".encode())
-        state, outcome, flow_run = run(pipeline, "in/a.txt")
-    assert proxy.dropped == 1
+    s3_faults.drop_when(f"GET /{pipeline.source}/in/a.txt".encode())
+    state, outcome, flow_run = run(pipeline, "in/a.txt")
+    assert s3_faults.dropped == 1
     assert state.is_completed(), state.message
     assert outcome.status == "loaded"
     assert task_runs(flow_run)["fetch"].run_count == 2
 
 
-def test_a_lost_database_connection_is_retried(
-    pipeline: Pipeline, mysql_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from sqlalchemy.engine import make_url
-
-    from tasks import resources
-
+def test_a_lost_database_connection_is_retried(pipeline: Pipeline, db_faults: FaultProxy) -> None:
     pipeline.upload("in/a.txt", SAMPLE)
-    url = make_url(mysql_url)
-    with FaultProxy(url.host or "127.0.0.1", url.port or 3306) as proxy:
-        proxied = url.set(host="127.0.0.1", port=proxy.port)
-        monkeypatch.setenv("DOCPROC_DATABASE_URL", proxied.render_as_string(hide_password=False))
-        resources.reset()
-        proxy.drop_when(b"INSERT INTO invoices")
-        state, _, flow_run = run(pipeline, "in/a.txt")
-    assert proxy.dropped == 1
+    db_faults.drop_when(b"INSERT INTO invoices")
+    state, _, flow_run = run(pipeline, "in/a.txt")
+    assert db_faults.dropped == 1
     assert state.is_completed(), state.message
     assert task_runs(flow_run)["load"].run_count == 2
     assert counts(pipeline) == {
