@@ -102,7 +102,8 @@ def _upload_and_wait(
 
 def _stages(api_url: str, bucket: str, uploads: list[Upload]) -> dict[str, float]:
     """Where the time goes, from the times Prefect recorded for each upload's run: until the
-    trigger created the run, until the runner had it running, until the CSV existed."""
+    trigger created the run, until the runner's poll claimed it (Pending), until its process
+    had it running, until the CSV existed."""
     from prefect.client.orchestration import SyncPrefectClient
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 
@@ -110,15 +111,27 @@ def _stages(api_url: str, bucket: str, uploads: list[Upload]) -> dict[str, float
         runs = client.read_flow_runs(
             flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_=bucket)), limit=200
         )
+        pending = {
+            run.id: min(
+                (s.timestamp.timestamp() for s in client.read_flow_run_states(run.id)
+                 if s.type.value == "PENDING"),
+                default=None,
+            )
+            for run in runs
+        }  # fmt: skip
     by_key = {run.parameters.get("key"): run for run in runs}
-    stages: dict[str, list[float]] = {"to run created": [], "to running": [], "to CSV": []}
+    stages: dict[str, list[float]] = {
+        "to run created": [], "to claimed": [], "to running": [], "to CSV": []
+    }  # fmt: skip
     for upload in uploads:
         run = by_key.get(upload.key)
-        if run is None or run.created is None or run.start_time is None:
+        if run is None or run.start_time is None or pending.get(run.id) is None:
             continue
-        created, started = run.created.timestamp(), run.start_time.timestamp()
+        created, claimed = run.created.timestamp(), pending[run.id]
+        started = run.start_time.timestamp()
         stages["to run created"].append(created - upload.put_at)
-        stages["to running"].append(started - created)
+        stages["to claimed"].append(claimed - created)
+        stages["to running"].append(started - claimed)
         stages["to CSV"].append(upload.put_at + upload.seconds - started)
     return {name: statistics.median(values) for name, values in stages.items() if values}
 

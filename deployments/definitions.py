@@ -25,8 +25,9 @@ def triggers(name: str) -> list[Any]:
     return [DeploymentEventTrigger(**spec) for spec in declared()[name].get("triggers", [])]
 
 
-def runner_deployments() -> list[Any]:
-    """What `serve` runs: every declared deployment, with its triggers, in this process."""
+def served_flows() -> list[tuple[Any, dict[str, Any]]]:
+    """What `serve` runs: every declared deployment, with its triggers, as a flow and the
+    keyword arguments of `Runner.add_flow` (which lets the runner start it directly)."""
     from flows.backfill import backfill_batch, backfill_prefix
     from flows.process_invoice import process_invoice
 
@@ -36,12 +37,15 @@ def runner_deployments() -> list[Any]:
         "backfill-batch": backfill_batch,
     }
     return [
-        flow.to_deployment(
-            name=name,
-            description=declared()[name].get("description"),
-            tags=declared()[name].get("tags"),
-            triggers=triggers(name),
-            parameters=declared()[name].get("parameters"),
+        (
+            flow,
+            {
+                "name": name,
+                "description": declared()[name].get("description"),
+                "tags": declared()[name].get("tags"),
+                "triggers": triggers(name),
+                "parameters": declared()[name].get("parameters"),
+            },
         )
         for name, flow in flows.items()
     ]

@@ -58,7 +58,8 @@ def serve(
     from prefect.runner import Runner
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from deployments.definitions import runner_deployments
+    from deployments import forkserver
+    from deployments.definitions import served_flows
     from deployments.handover import PrefectHandOver
     from deployments.local_server import local_prefect_server
 
@@ -73,10 +74,11 @@ def serve(
 
         # Deployments and their triggers first: an event that arrives before its
         # trigger exists starts nothing.
+        forkserver.install()
         runner = Runner(pause_on_shutdown=False, query_seconds=poll_seconds)
-        for deployment in runner_deployments():
-            runner.add_deployment(deployment)
-            print(f"serving deployment {deployment.flow_name}/{deployment.name}", flush=True)
+        for flow, options in served_flows():
+            runner.add_flow(flow, **options)
+            print(f"serving deployment {flow.name}/{options['name']}", flush=True)
 
         hand_over = PrefectHandOver(api_url)
         stack.callback(hand_over.close)

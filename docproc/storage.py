@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import botocore.loaders
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -21,6 +22,11 @@ else:
     S3Client = Any
 
 _MISSING = frozenset({"NoSuchKey", "NoSuchBucket", "404", "NotFound"})
+
+# botocore reads and parses S3's service model (about 0.1 s) once per loader, and each
+# session has its own: one loader for all makes every further client cheap, and a served
+# run forked from a warm process (deployments/forkserver.py) inherits it parsed.
+_LOADER = botocore.loaders.create_loader()
 
 
 def s3_client(
@@ -42,8 +48,19 @@ def s3_client(
         read_timeout=30,
     )
     session = session or boto3.session.Session()
+    session._session.register_component("data_loader", _LOADER)
     client: S3Client = session.client("s3", endpoint_url=endpoint_url, config=config)
     return client
+
+
+def warm_up() -> None:
+    """Parse S3's service model into the shared loader now; no credentials, no request."""
+    session = boto3.session.Session(
+        aws_access_key_id="warm-up",
+        aws_secret_access_key="warm-up",  # noqa: S106 (no request is ever signed with it)
+        region_name="us-east-1",
+    )
+    s3_client(session)
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
