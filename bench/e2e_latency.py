@@ -5,7 +5,8 @@ S3 PUT (moto) -> SNS -> `python -m docproc serve`'s webhook -> Prefect event -> 
 head_object of the expected CSV first succeeds (polled every 25 ms). One warm-up upload
 first: the first run after start-up pays for imports and caches, which a server that has
 been up for a while has already paid. Then the uploads go one after another, each a new
-invoice, so that each measures the chain and not a queue behind the previous one.
+invoice once the previous run has finished, so that each measures the chain and not a queue
+behind the previous one.
 
 Run alone: `.venv/bin/python bench/e2e_latency.py --uploads 20` (starts moto and Prefect).
 """
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,9 +78,31 @@ def _wait(
         time.sleep(POLL_SECONDS)
 
 
+def _run_finished(api: Any, key: str) -> bool:
+    """Whether the run of `key` has reached a final state (its name holds the key)."""
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterName,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    final = [StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED]
+    runs = api.read_flow_runs(
+        flow_run_filter=FlowRunFilter(
+            name=FlowRunFilterName(like_=key),
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=final)),
+        ),
+        limit=1,
+    )
+    return bool(runs)
+
+
 def _upload_and_wait(
     s3: Any,
     engine: Engine,
+    api: Any,
     proc: subprocess.Popen[bytes],
     source: tuple[str, str, bytes],
     target: tuple[str, str],
@@ -86,8 +110,8 @@ def _upload_and_wait(
 ) -> Upload:
     """Time from put_object to the first successful head_object of the CSV.
 
-    Then, off the clock, until the run has recorded the document: the run goes on after
-    its export to load the rows, and the next upload must not share the CPU with that.
+    Then, off the clock, until the run has recorded the document and finished: the run
+    goes on after its export to load the rows, and the next upload goes when it is done.
     """
     bucket, key, body = source
     put_at = time.time()
@@ -97,6 +121,7 @@ def _upload_and_wait(
     seconds = time.perf_counter() - start
     ref = ObjectRef(bucket, key, etag)
     _wait(lambda: find_document(engine, ref) is not None, proc, timeout, f"record of {ref.uri}")
+    _wait(lambda: _run_finished(api, key), proc, timeout, f"the end of the run of {ref.uri}")
     return Upload(key, put_at, seconds)
 
 
@@ -165,44 +190,51 @@ def measure(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    try:
-        wait_for_http(f"{url}/healthz", timeout=SERVE_START_TIMEOUT_SECONDS)
-        clients = provision.make_clients(harness.emulator_session(), endpoint_url=endpoint)
-        steps = provision.plan(
-            clients,
-            source_bucket=source,
-            target_bucket=target,
-            webhook_url=f"{url}/sns",
-            topic_name=harness.unique("e2e-topic"),
-        )
-        provision.apply(clients, steps)
-        s3 = harness.s3_client(endpoint)
-        warmup = _upload_and_wait(
-            s3,
-            engine,
-            proc,
-            (source, "warmup/docproc-invoice.txt", corpus.SAMPLE),
-            (target, csv_key("", "sm-LK0080145", "inv-00001")),
-            WARMUP_TIMEOUT_SECONDS,
-        )
-        valid = [i for i in range(uploads * 2) if corpus.is_valid(i)][:uploads]
-        uploaded = [
-            _upload_and_wait(
+    from prefect.client.orchestration import SyncPrefectClient
+
+    with SyncPrefectClient(prefect_env["PREFECT_API_URL"]) as api:
+        try:
+            wait_for_http(f"{url}/healthz", timeout=SERVE_START_TIMEOUT_SECONDS)
+            clients = provision.make_clients(harness.emulator_session(), endpoint_url=endpoint)
+            steps = provision.plan(
+                clients,
+                source_bucket=source,
+                target_bucket=target,
+                webhook_url=f"{url}/sns",
+                topic_name=harness.unique("e2e-topic"),
+            )
+            provision.apply(clients, steps)
+            s3 = harness.s3_client(endpoint)
+            warmup = _upload_and_wait(
                 s3,
                 engine,
+                api,
                 proc,
-                (source, corpus.source_key("e2e/", i), corpus.document(i)),
-                (target, corpus.expected_csv_key("", i)),
-                UPLOAD_TIMEOUT_SECONDS,
+                (source, "warmup/docproc-invoice.txt", corpus.SAMPLE),
+                (target, csv_key("", "sm-LK0080145", "inv-00001")),
+                WARMUP_TIMEOUT_SECONDS,
             )
-            for i in valid
-        ]
-        stages = _stages(prefect_env["PREFECT_API_URL"], source, uploaded)
-    except (harness.BenchError, TimeoutError) as exc:
-        raise harness.BenchError(f"{exc}; docproc serve's log ends:\n{harness.tail(log)}") from exc
-    finally:
-        harness.stop(proc)
-        engine.dispose()
+            valid = [i for i in range(uploads * 2) if corpus.is_valid(i)][:uploads]
+            uploaded = [
+                _upload_and_wait(
+                    s3,
+                    engine,
+                    api,
+                    proc,
+                    (source, corpus.source_key("e2e/", i), corpus.document(i)),
+                    (target, corpus.expected_csv_key("", i)),
+                    UPLOAD_TIMEOUT_SECONDS,
+                )
+                for i in valid
+            ]
+            stages = _stages(prefect_env["PREFECT_API_URL"], source, uploaded)
+        except (harness.BenchError, TimeoutError) as exc:
+            raise harness.BenchError(
+                f"{exc}; docproc serve's log ends:\n{harness.tail(log)}"
+            ) from exc
+        finally:
+            harness.stop(proc)
+            engine.dispose()
     return E2ELatency(warmup.seconds, sorted(u.seconds for u in uploaded), stages)
 
 
@@ -210,15 +242,29 @@ def main() -> None:
     cli = argparse.ArgumentParser(description="Upload-to-CSV latency through the trigger chain.")
     cli.add_argument("--uploads", type=int, default=20)
     cli.add_argument("--database-url", default=harness.DEFAULT_MYSQL, help="MySQL server URL")
+    cli.add_argument(
+        "--prefect-postgres",
+        metavar="URL",
+        help="run Prefect's server on a scratch database of this PostgreSQL server "
+        f"(e.g. {harness.DEFAULT_POSTGRES}) instead of SQLite",
+    )
     args = cli.parse_args()
     with (
         tempfile.TemporaryDirectory(prefix="docproc-e2e-") as tmp,
         moto_server() as endpoint,
         harness.scratch_database(args.database_url) as database_url,
+        ExitStack() as stack,
     ):
         workdir = Path(tmp)
         home = workdir / "prefect"
-        with local_prefect_server(home=home, log=workdir / "prefect.log") as api_url:
+        prefect_db = (
+            stack.enter_context(harness.scratch_postgres(args.prefect_postgres))
+            if args.prefect_postgres
+            else None
+        )
+        with local_prefect_server(
+            home=home, log=workdir / "prefect.log", database_url=prefect_db
+        ) as api_url:
             prefect_env = {"PREFECT_API_URL": api_url, "PREFECT_HOME": str(home)}
             found = measure(endpoint, prefect_env, database_url, args.uploads, workdir)
     print(

@@ -30,6 +30,8 @@ from docproc.emulator import EMULATOR_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MYSQL = "mysql+pymysql://root@127.0.0.1:3306"
+# For Prefect's own server in the e2e section (asyncpg comes with Prefect).
+DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 STOP_TIMEOUT_SECONDS = 30
 
 
@@ -78,6 +80,37 @@ def scratch_database(server_url: str = DEFAULT_MYSQL) -> Iterator[str]:
                 conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
     finally:
         admin.dispose()
+
+
+@contextmanager
+def scratch_postgres(server_url: str = DEFAULT_POSTGRES) -> Iterator[str]:
+    """A database of its own on the PostgreSQL server, for a Prefect server; dropped after.
+
+    BenchError when the server cannot be reached, so that the section says why.
+    """
+    import asyncio
+
+    import asyncpg
+
+    server = make_url(server_url)
+    name = f"prefect_bench_{uuid.uuid4().hex[:10]}"
+    dsn = server.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def admin(statement: str) -> None:
+        conn = await asyncpg.connect(dsn, timeout=10)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise BenchError(f"no PostgreSQL at {server.render_as_string()}: {exc}") from exc
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def child_env(overrides: Mapping[str, str]) -> dict[str, str]:

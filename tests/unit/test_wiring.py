@@ -8,7 +8,8 @@ import inspect
 import pytest
 from jinja2 import Template
 
-from deployments.definitions import declared, triggers
+from deployments.definitions import declared, served_flows, triggers
+from deployments.local_server import DATABASE_VARIABLE, SQLITE_TUNING, server_env
 from docproc import events
 from docproc.models import ObjectRef
 
@@ -56,3 +57,40 @@ def test_event_ids_are_deterministic_per_object_version() -> None:
     again = events.object_created(ObjectRef("b", "k", "e1"))
     other = events.object_created(ObjectRef("b", "k", "e2"))
     assert a["id"] == again["id"] != other["id"]
+
+
+def test_served_flows_are_the_declared_deployments_with_their_triggers() -> None:
+    served = {options["name"]: (flow, options) for flow, options in served_flows()}
+    assert set(served) == set(declared())
+    for name, (flow, options) in served.items():
+        assert flow.name == name
+        assert len(options["triggers"]) == len(declared()[name].get("triggers", []))
+
+
+class TestLocalServerEnvironment:
+    API = "http://127.0.0.1:4321/api"
+
+    def test_sqlite_gets_the_batched_task_run_recorder(self) -> None:
+        env = server_env({"PREFECT_API_URL": "http://elsewhere/api"}, self.API, 4321)
+        assert SQLITE_TUNING.items() <= env.items()
+        assert env["PREFECT_UI_API_URL"] == self.API
+        assert "PREFECT_API_URL" not in env  # the server must not call another API
+
+    def test_a_setting_of_the_users_own_wins(self) -> None:
+        (variable, _), *_ = SQLITE_TUNING.items()
+        env = server_env({variable: "7"}, self.API, 4321)
+        assert env[variable] == "7"
+
+    @pytest.mark.parametrize(
+        ("environ", "database_url"),
+        [
+            ({DATABASE_VARIABLE: "postgresql+asyncpg://db/prefect"}, None),
+            ({}, "postgresql+asyncpg://db/prefect"),
+        ],
+    )
+    def test_postgresql_needs_no_tuning(
+        self, environ: dict[str, str], database_url: str | None
+    ) -> None:
+        env = server_env(environ, self.API, 4321, database_url=database_url)
+        assert env[DATABASE_VARIABLE] == "postgresql+asyncpg://db/prefect"
+        assert not SQLITE_TUNING.keys() & env.keys()
