@@ -13,15 +13,6 @@ from docproc.emulator import free_port, stop, wait_for_http
 
 DATABASE_VARIABLE = "PREFECT_API_DATABASE_CONNECTION_URL"
 
-# On SQLite the task run recorder commits one transaction per task-run event; the train of
-# commits after each run makes the trigger's flow-run INSERT fail with "database is locked",
-# which Prefect's client retries after a fixed 2 s. Batched, the next upload's run is
-# created in about 0.1 s instead of 2 s at the median (PostgreSQL has no such lock at all).
-SQLITE_TUNING = {
-    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "100",
-    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "1",  # whole seconds only
-}
-
 
 def server_env(
     environ: Mapping[str, str],
@@ -42,8 +33,6 @@ def server_env(
         env["PREFECT_HOME"] = str(home)
     if database_url:
         env[DATABASE_VARIABLE] = database_url
-    if env.get(DATABASE_VARIABLE, "sqlite").startswith("sqlite"):
-        env = SQLITE_TUNING | env
     return env
 
 
@@ -58,8 +47,7 @@ def local_prefect_server(
 
     The UI is told its own API address: on any port but 4200 it would otherwise
     call 127.0.0.1:4200 and show "Can't connect to Server API". The server's database is
-    `database_url`, else PREFECT_API_DATABASE_CONNECTION_URL, else SQLite in its home;
-    on SQLite it gets SQLITE_TUNING unless those variables are set already.
+    `database_url`, else PREFECT_API_DATABASE_CONNECTION_URL, else SQLite in its home.
     """
     port = port or free_port()
     api_url = f"http://127.0.0.1:{port}/api"

@@ -9,7 +9,7 @@ import pytest
 from jinja2 import Template
 
 from deployments.definitions import declared, served_flows, triggers
-from deployments.local_server import DATABASE_VARIABLE, SQLITE_TUNING, server_env
+from deployments.local_server import DATABASE_VARIABLE, server_env
 from docproc import events
 from docproc.models import ObjectRef
 
@@ -70,27 +70,22 @@ def test_served_flows_are_the_declared_deployments_with_their_triggers() -> None
 class TestLocalServerEnvironment:
     API = "http://127.0.0.1:4321/api"
 
-    def test_sqlite_gets_the_batched_task_run_recorder(self) -> None:
+    def test_the_ui_is_told_its_own_api_and_the_server_calls_no_other(self) -> None:
         env = server_env({"PREFECT_API_URL": "http://elsewhere/api"}, self.API, 4321)
-        assert SQLITE_TUNING.items() <= env.items()
         assert env["PREFECT_UI_API_URL"] == self.API
-        assert "PREFECT_API_URL" not in env  # the server must not call another API
-
-    def test_a_setting_of_the_users_own_wins(self) -> None:
-        (variable, _), *_ = SQLITE_TUNING.items()
-        env = server_env({variable: "7"}, self.API, 4321)
-        assert env[variable] == "7"
+        assert env["PREFECT_SERVER_API_PORT"] == "4321"
+        assert "PREFECT_API_URL" not in env
 
     @pytest.mark.parametrize(
-        ("environ", "database_url"),
+        ("environ", "database_url", "expected"),
         [
-            ({DATABASE_VARIABLE: "postgresql+asyncpg://db/prefect"}, None),
-            ({}, "postgresql+asyncpg://db/prefect"),
+            ({}, None, None),  # SQLite in PREFECT_HOME
+            ({DATABASE_VARIABLE: "postgresql+asyncpg://db/a"}, None, "postgresql+asyncpg://db/a"),
+            ({DATABASE_VARIABLE: "postgresql+asyncpg://db/a"}, "sqlite:///b", "sqlite:///b"),
         ],
     )
-    def test_postgresql_needs_no_tuning(
-        self, environ: dict[str, str], database_url: str | None
+    def test_the_database_given_wins_over_the_environment(
+        self, environ: dict[str, str], database_url: str | None, expected: str | None
     ) -> None:
         env = server_env(environ, self.API, 4321, database_url=database_url)
-        assert env[DATABASE_VARIABLE] == "postgresql+asyncpg://db/prefect"
-        assert not SQLITE_TUNING.keys() & env.keys()
+        assert env.get(DATABASE_VARIABLE) == expected
