@@ -1,7 +1,8 @@
 """`python -m docproc serve`: the webhook and a runner of the deployments, in one process.
 
-The runner polls often (every 0.5 s by default) because the poll interval is most of the
-latency between an upload and its run; a work pool is the scale-out path instead.
+The runner polls often (every 0.5 s by default) because the poll interval is much of the
+latency between an upload and its run, and it starts runs from a warm forkserver
+(forkserver.py) rather than as new processes; a work pool is the scale-out path instead.
 """
 
 from __future__ import annotations
