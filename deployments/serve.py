@@ -73,9 +73,9 @@ def serve(
         stack.enter_context(temporary_settings({PREFECT_API_URL: api_url}))
         print(f"Prefect UI: {api_url.removesuffix('/api')}", flush=True)
 
+        forkserver.install()  # before the first run: it imports what every run needs
         # Deployments and their triggers first: an event that arrives before its
         # trigger exists starts nothing.
-        forkserver.install()
         runner = Runner(pause_on_shutdown=False, query_seconds=poll_seconds)
         for flow, options in served_flows():
             runner.add_flow(flow, **options)
