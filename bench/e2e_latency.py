@@ -125,25 +125,23 @@ def _upload_and_wait(
     return Upload(key, put_at, seconds)
 
 
-def _stages(api_url: str, bucket: str, uploads: list[Upload]) -> dict[str, float]:
+def _stages(api: Any, bucket: str, uploads: list[Upload]) -> dict[str, float]:
     """Where the time goes, from the times Prefect recorded for each upload's run: until the
     trigger created the run, until the runner's poll claimed it (Pending), until its process
     had it running, until the CSV existed."""
-    from prefect.client.orchestration import SyncPrefectClient
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 
-    with SyncPrefectClient(api_url) as client:
-        runs = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_=bucket)), limit=200
+    runs = api.read_flow_runs(
+        flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_=bucket)), limit=200
+    )
+    pending = {
+        run.id: min(
+            (s.timestamp.timestamp() for s in api.read_flow_run_states(run.id)
+             if s.type.value == "PENDING"),
+            default=None,
         )
-        pending = {
-            run.id: min(
-                (s.timestamp.timestamp() for s in client.read_flow_run_states(run.id)
-                 if s.type.value == "PENDING"),
-                default=None,
-            )
-            for run in runs
-        }  # fmt: skip
+        for run in runs
+    }  # fmt: skip
     by_key = {run.parameters.get("key"): run for run in runs}
     stages: dict[str, list[float]] = {
         "to run created": [], "to claimed": [], "to running": [], "to CSV": []
@@ -227,7 +225,7 @@ def measure(
                 )
                 for i in valid
             ]
-            stages = _stages(prefect_env["PREFECT_API_URL"], source, uploaded)
+            stages = _stages(api, source, uploaded)
         except (harness.BenchError, TimeoutError) as exc:
             raise harness.BenchError(
                 f"{exc}; docproc serve's log ends:\n{harness.tail(log)}"
