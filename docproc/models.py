@@ -14,6 +14,9 @@ class Reason(StrEnum):
     TOO_LARGE = "too_large"
     EMPTY_DOCUMENT = "empty_document"
     NOT_TEXT = "not_text"
+    MALFORMED_DOCUMENT = "malformed_document"
+    UNSUPPORTED_FORMAT = "unsupported_format"
+    UNSAFE_CONTENT = "unsafe_content"
     MISSING_FIELD = "missing_field"
     DUPLICATE_FIELD = "duplicate_field"
     BAD_ID = "bad_id"
@@ -21,9 +24,28 @@ class Reason(StrEnum):
     BAD_DATE = "bad_date"
     NEGATIVE_AMOUNT = "negative_amount"
     ITEMS_SUM_MISMATCH = "items_sum_mismatch"
+    ALLOWANCE_CHARGE_MISMATCH = "allowance_charge_mismatch"
     TAX_SUM_MISMATCH = "tax_sum_mismatch"
+    TAX_BREAKDOWN_MISMATCH = "tax_breakdown_mismatch"
     TOTAL_MISMATCH = "total_mismatch"
+    PAYABLE_MISMATCH = "payable_mismatch"
     WORDS_MISMATCH = "words_mismatch"
+    CONFLICTING_DUPLICATE = "conflicting_duplicate"
+
+
+class Format(StrEnum):
+    """The syntaxes of SPEC section 2, as recorded in `format`."""
+
+    TEXT_V1 = "text-v1"
+    UBL = "ubl"
+    CII = "cii"
+    FACTUR_X = "factur-x"
+    UNKNOWN = "unknown"
+
+
+class DocumentType(StrEnum):
+    INVOICE = "invoice"
+    CREDIT_NOTE = "credit_note"
 
 
 REASON_ORDER: dict[Reason, int] = {r: i for i, r in enumerate(Reason)}
@@ -96,23 +118,40 @@ class ParsedDocument:
 
 @dataclass(frozen=True)
 class Item:
+    """One invoice line (SPEC section 4, `invoice_items`); e-invoice terms default to None."""
+
     line_no: int
     description: str
     amount: Decimal
     tax: Decimal | None
+    line_id: str | None = None
+    quantity: Decimal | None = None
+    unit_code: str | None = None
+    unit_price: Decimal | None = None
+    tax_category: str | None = None
+    tax_rate: Decimal | None = None
 
 
 @dataclass(frozen=True)
 class Tax:
+    """One tax breakdown entry (SPEC section 4, `invoice_taxes`)."""
+
     kind: str
     amount: Decimal
+    category: str | None = None
+    rate: Decimal | None = None
+    taxable_amount: Decimal | None = None
 
 
 @dataclass(frozen=True)
 class Invoice:
-    """A document that passed every rule of SPEC section 3."""
+    """A document that passed every rule of SPEC section 3, in any format (SPEC section 4).
 
-    customer_id: str
+    The fields after `taxes` are schema v2's; left unset they take text-v1's values
+    (SPEC section 4): the customer is the issuer, net = amount, payable = total.
+    """
+
+    customer_id: str | None
     invoice_id: str
     invoice_date: date
     seller: str
@@ -124,6 +163,28 @@ class Invoice:
     total_in_words: str | None
     items: tuple[Item, ...] = ()
     taxes: tuple[Tax, ...] = ()
+    issuer_key: str = ""
+    format: Format = Format.TEXT_V1
+    document_type: DocumentType = DocumentType.INVOICE
+    type_code: str | None = None
+    profile: str | None = None
+    due_date: date | None = None
+    seller_tax_id: str | None = None
+    buyer_tax_id: str | None = None
+    allowance_total: Decimal = Decimal("0.00")
+    charge_total: Decimal = Decimal("0.00")
+    net_total: Decimal | None = None
+    prepaid: Decimal = Decimal("0.00")
+    rounding: Decimal = Decimal("0.00")
+    payable: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        if not self.issuer_key:
+            object.__setattr__(self, "issuer_key", self.customer_id or "")
+        if self.net_total is None:
+            object.__setattr__(self, "net_total", self.amount)
+        if self.payable is None:
+            object.__setattr__(self, "payable", self.total)
 
 
 @dataclass(frozen=True)
