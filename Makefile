@@ -1,4 +1,6 @@
-# Every target installs what it needs into .venv/ first.
+# Every target installs what it needs into .venv/ first: requirements.lock (exact
+# versions, hashes), then the project itself, editable, so that `docproc`, bench/ and
+# the tests import it without sys.path edits.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -6,15 +8,22 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 export DOCPROC_TEST_DATABASE_URL ?= mysql+pymysql://root@127.0.0.1:3306/test
 
-.PHONY: install demo serve deploy test lint format bench db init-db clean
+.PHONY: install lock demo serve deploy test test-unit lint format bench db init-db clean
 
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+$(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements-dev.txt -c constraints.txt
+	$(PY) -m pip install -q --require-hashes -r requirements.lock
+	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
 install: $(STAMP)
+
+# Resolves pyproject.toml's ranges again against the package index; commit the result.
+lock: install
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --extra demo --generate-hashes \
+	  --python-version 3.11 --python-platform x86_64-manylinux_2_28 --no-emit-package docproc \
+	  --custom-compile-command "make lock" -o requirements.lock
 
 demo: install
 	$(PY) -m docproc demo
@@ -30,20 +39,29 @@ deploy: install
 db: install
 	PYTHON=$(PY) bash .ci/ensure-mariadb
 
+# The whole suite, with the ten slowest tests named at the end.
 test: install db
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=10
+
+# Seconds, and nothing to start: the database, S3 and the Prefect API point at a closed
+# port (9, discard), so a unit test that needs any of them fails here.
+test-unit: install
+	DOCPROC_TEST_DATABASE_URL=mysql+pymysql://root@127.0.0.1:9/none \
+	  PREFECT_API_URL=http://127.0.0.1:9/api AWS_ENDPOINT_URL=http://127.0.0.1:9 \
+	  $(PY) -m pytest -q --timeout=60 tests/unit
 
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 format: install
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
 bench: install db
-	$(PY) bench/run.py
+	$(PY) -m bench.run
 
 init-db: install
 	$(PY) -m docproc init-db

@@ -7,14 +7,10 @@ and is rejected, so that the reject path costs what it costs in real backfills.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from importlib.resources import files
-from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from docproc.export import csv_key
 

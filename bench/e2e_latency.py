@@ -8,7 +8,7 @@ been up for a while has already paid. Then the uploads go one after another, eac
 invoice once the previous run has finished, so that each measures the chain and not a queue
 behind the previous one.
 
-Run alone: `.venv/bin/python bench/e2e_latency.py --uploads 20` (starts moto and Prefect).
+Run alone: `.venv/bin/python -m bench.e2e_latency --uploads 20` (starts moto and Prefect).
 """
 
 from __future__ import annotations
@@ -27,12 +27,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from bench import corpus, harness
 from deployments.local_server import local_prefect_server
+from devtools.emulator import free_port, moto_server, wait_for_http
 from docproc import provision, schema, storage
-from docproc.emulator import free_port, moto_server, wait_for_http
 from docproc.export import csv_key
 from docproc.loader import find_document, make_engine
 from docproc.models import ObjectRef

@@ -19,14 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import boto3
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from devtools.emulator import EMULATOR_ENV
 from docproc import storage
-from docproc.emulator import EMULATOR_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MYSQL = "mysql+pymysql://root@127.0.0.1:3306"

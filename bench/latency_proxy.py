@@ -20,7 +20,7 @@ interpreter lock with the client being measured:
     with LatencyProxy("127.0.0.1", moto_port, delay_ms=15) as proxy:
         s3 = storage.s3_client(endpoint_url=proxy.url)
 
-Run alone: `.venv/bin/python bench/latency_proxy.py TARGET_HOST TARGET_PORT --delay-ms 15`.
+Run alone: `.venv/bin/python -m bench.latency_proxy TARGET_HOST TARGET_PORT --delay-ms 15`.
 """
 
 from __future__ import annotations
@@ -34,12 +34,9 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from types import FrameType, TracebackType
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from docproc.emulator import stop
+from devtools.emulator import stop
 
 START_TIMEOUT_SECONDS = 20
 CHUNK = 65536

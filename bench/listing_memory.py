@@ -7,7 +7,7 @@ fresh child process, so that its peak (VmHWM) is its own; the child also reports
 peak before the listing (after imports and a one-key warm-up call), which is what the
 interpreter and boto3 cost anyway.
 
-Run alone: `.venv/bin/python bench/listing_memory.py --sizes 10000 100000`.
+Run alone: `.venv/bin/python -m bench.listing_memory --sizes 10000 100000`.
 """
 
 from __future__ import annotations
@@ -19,11 +19,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from bench import corpus, harness
+from devtools.emulator import moto_server
 from docproc import storage
-from docproc.emulator import moto_server
 
 PREFIX = "mem/"
 CHILD_TIMEOUT_SECONDS = 600
@@ -59,7 +57,8 @@ def _list(endpoint: str, bucket: str, prefix: str) -> None:
 def measure_listing(endpoint: str, bucket: str, prefix: str) -> ListingMemory:
     """One listing pass in a fresh interpreter."""
     done = subprocess.run(
-        [sys.executable, __file__, "--child", endpoint, bucket, prefix],
+        [sys.executable, "-m", "bench.listing_memory", "--child", endpoint, bucket, prefix],
+        cwd=harness.REPO,
         capture_output=True,
         timeout=CHILD_TIMEOUT_SECONDS,
         check=False,

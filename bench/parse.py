@@ -1,6 +1,6 @@
 """Throughput of parse + validate on one core, over a deterministic corpus of varied invoices.
 
-Run as `.venv/bin/python bench/parse.py [--docs N] [--repeats R]`. `main(docs, repeats)`
+Run as `.venv/bin/python -m bench.parse [--docs N] [--repeats R]`. `main(docs, repeats)`
 returns the documents per second, so that another script can import it and check a floor.
 """
 
@@ -9,12 +9,8 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import sys
 import time
 from decimal import Decimal
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from docproc.models import Invoice
 from docproc.parser import parse

@@ -1,6 +1,6 @@
 """`make bench`: every figure of the benchmark, with its baseline measured in the same run.
 
-Run as `.venv/bin/python bench/run.py [--quick] [--only NAME ...]`. Prints one table
+Run as `.venv/bin/python -m bench.run [--quick] [--only NAME ...]`. Prints one table
 (figure, value, baseline, ratio, goal, met?, cores) and, for a full run, records it in
 bench/RESULTS.md with the date and the machine. Each section starts what it needs (moto,
 a latency proxy, `docproc serve`, scratch databases; one Prefect server for the whole
@@ -28,8 +28,6 @@ from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import create_engine, func, select
@@ -39,8 +37,8 @@ from bench import parse as parse_bench
 from bench import webhook as webhook_bench
 from bench.latency_proxy import LatencyProxy
 from deployments.local_server import local_prefect_server
+from devtools.emulator import moto_server
 from docproc import storage
-from docproc.emulator import moto_server
 from docproc.schema import documents
 
 RESULTS = Path(__file__).with_name("RESULTS.md")

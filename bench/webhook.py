@@ -1,6 +1,6 @@
 """Acknowledgement latency of the webhook under SNS-like load, signatures verified.
 
-Run as `.venv/bin/python bench/webhook.py [--rate 200] [--seconds 10]`; `main()` returns
+Run as `.venv/bin/python -m bench.webhook [--rate 200] [--seconds 10]`; `main()` returns
 the figures so that another script can collect them. The server runs in a process of its
 own, so that the load generator does not compete with it for the interpreter lock; the
 load is open-loop (a fixed schedule, latency counted from the scheduled send time), so a
@@ -17,26 +17,18 @@ import multiprocessing
 import os
 import random
 import socket
-import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
 import uvicorn
 
-from docproc.models import ObjectRef
-from docproc.settings import Settings
-from docproc.sns import CertificateStore
-from docproc.webhook import create_app
-from tests.sns_signing import (
+from devtools.sns_signing import (
     TOPIC_ARN,
     SigningIdentity,
     encode,
@@ -44,6 +36,10 @@ from tests.sns_signing import (
     s3_event,
     signed_message,
 )
+from docproc.models import ObjectRef
+from docproc.settings import Settings
+from docproc.sns import CertificateStore
+from docproc.webhook import create_app
 
 SEED = 20250301
 DUPLICATE_SHARE = 0.2

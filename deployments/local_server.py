@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from docproc.emulator import free_port, stop, wait_for_http
+from devtools.emulator import free_port, stop, wait_for_http
 
 DATABASE_VARIABLE = "PREFECT_API_DATABASE_CONNECTION_URL"
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from docproc.emulator import EMULATOR_ENV, free_port, moto_server, stop, wait_for_http
+from devtools.emulator import EMULATOR_ENV, free_port, moto_server, stop, wait_for_http
 
 WORK_DIR = Path(".docproc")
 

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import create_engine, delete, text
 from sqlalchemy.engine import Engine, make_url
 
+from devtools.emulator import EMULATOR_ENV, moto_server
 from docproc import schema, storage
-from docproc.emulator import EMULATOR_ENV, moto_server
 from tests.faultproxy import FaultProxy
 
 TEST_DB_URL = os.environ.get(

@@ -18,7 +18,7 @@ from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
 from prefect.exceptions import ObjectAlreadyExists
 
-from docproc.emulator import stop
+from devtools.emulator import stop
 from docproc.summary import Summary
 from flows.backfill import backfill_prefix
 from tests.conftest import Pipeline

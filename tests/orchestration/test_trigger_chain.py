@@ -21,8 +21,8 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 from sqlalchemy import select
 
+from devtools.emulator import free_port, stop, wait_for_http
 from docproc import loader, provision, schema
-from docproc.emulator import free_port, stop, wait_for_http
 from docproc.models import ObjectRef
 from tests.conftest import Pipeline
 

@@ -19,6 +19,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from devtools.sns_signing import (
+    CERT_URL,
+    TOPIC_ARN,
+    SigningIdentity,
+    encode,
+    make_identity,
+    s3_event,
+    signed_message,
+    sns_timestamp,
+)
 from docproc.models import ObjectRef
 from docproc.sns import (
     CERT_MAX_BYTES,
@@ -36,16 +46,6 @@ from docproc.sns import (
     parse_message,
     s3_object_refs,
     subscribe_host_ok,
-)
-from tests.sns_signing import (
-    CERT_URL,
-    TOPIC_ARN,
-    SigningIdentity,
-    encode,
-    make_identity,
-    s3_event,
-    signed_message,
-    sns_timestamp,
 )
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "sns"

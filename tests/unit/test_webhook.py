@@ -22,17 +22,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from moto import mock_aws
 
-from docproc.models import ObjectRef
-from docproc.settings import Settings
-from docproc.sns import CertificateStore, SnsMessage, parse_message
-from docproc.webhook import (
-    MAX_BODY_BYTES,
-    HandOverError,
-    RecentObjects,
-    SubscriptionConfirmer,
-    create_app,
-)
-from tests.sns_signing import (
+from devtools.sns_signing import (
     CERT_URL,
     REGION,
     TOPIC_ARN,
@@ -42,6 +32,16 @@ from tests.sns_signing import (
     s3_event,
     signed_message,
     sns_timestamp,
+)
+from docproc.models import ObjectRef
+from docproc.settings import Settings
+from docproc.sns import CertificateStore, SnsMessage, parse_message
+from docproc.webhook import (
+    MAX_BODY_BYTES,
+    HandOverError,
+    RecentObjects,
+    SubscriptionConfirmer,
+    create_app,
 )
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "sns"

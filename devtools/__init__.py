@@ -1,0 +1,1 @@
+"""Local stand-ins for AWS, for the demo, the tests and the benchmark: never the pipeline."""
