@@ -17,7 +17,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from docproc.settings import get_settings
-from docproc.webhook import create_app
+from docproc.webhook import create_app, sns_clients
+from tasks import resources
 
 
 def log_to_console() -> None:
@@ -83,7 +84,10 @@ def serve(
 
         hand_over = PrefectHandOver(api_url)
         stack.callback(hand_over.close)
-        webhook = WebhookServer(create_app(get_settings(), hand_over), host, port)
+        app = create_app(
+            get_settings(), hand_over, sns_client=sns_clients(*resources.aws_session())
+        )
+        webhook = WebhookServer(app, host, port)
         webhook.start()
         stack.callback(webhook.stop)
         print(f"webhook: http://{host}:{port}/sns (health: /healthz); Ctrl-C stops", flush=True)

@@ -153,7 +153,7 @@ def backfill(
     """
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from docproc import storage
+    from docproc import aws, storage
     from docproc.errors import ObjectMissing
     from tasks import resources
 
@@ -164,7 +164,7 @@ def backfill(
     except ValueError as exc:
         fail(str(exc))
     except ClientError as exc:
-        if str(exc.response.get("Error", {}).get("Code")) in {"404", "NoSuchBucket"}:
+        if aws.is_missing(exc):
             fail(str(ObjectMissing(f"bucket s3://{bucket} does not exist")))
         fail(f"cannot read s3://{bucket}: {exc}", EXIT_REJECTED)
     except BotoCoreError as exc:
@@ -274,7 +274,8 @@ def webhook(host: Host = "127.0.0.1", port: Port = 8080) -> None:
 
     from deployments.handover import PrefectHandOver
     from docproc.settings import get_settings
-    from docproc.webhook import create_app
+    from docproc.webhook import create_app, sns_clients
+    from tasks import resources
 
     try:
         hand_over = PrefectHandOver()
@@ -284,7 +285,8 @@ def webhook(host: Host = "127.0.0.1", port: Port = 8080) -> None:
     from deployments.serve import log_to_console
 
     log_to_console()
-    uvicorn.run(create_app(get_settings(), hand_over), host=host, port=port, log_level="warning")
+    app = create_app(get_settings(), hand_over, sns_client=sns_clients(*resources.aws_session()))
+    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 @app.command()
@@ -310,8 +312,8 @@ def provision(
     load_settings()
     config = resources.settings()
     try:
-        session, endpoint_url = resources.aws_session()
-        clients = prov.make_clients(session, endpoint_url=endpoint_url)
+        session, client_params = resources.aws_session()
+        clients = prov.make_clients(session, client_params=client_params)
         steps = prov.plan(
             clients,
             source_bucket=config.source_bucket,

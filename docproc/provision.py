@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from docproc import storage
+from docproc import aws, storage
+from docproc.aws import error_code
 from docproc.errors import DocprocError
 
 if TYPE_CHECKING:
@@ -42,7 +42,6 @@ _BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _BUCKET_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 # Standard topics only: S3 cannot notify a FIFO topic, so a `.fifo` name is refused too.
 _TOPIC_NAME = re.compile(r"[A-Za-z0-9_-]{1,256}")
-_MISSING_BUCKET = frozenset({"404", "NoSuchBucket", "NotFound"})
 _ALL_BLOCKED: PublicAccessBlockConfigurationTypeDef = {
     "BlockPublicAcls": True,
     "IgnorePublicAcls": True,
@@ -69,23 +68,27 @@ class Clients:
 def make_clients(
     session: boto3.session.Session | None = None,
     *,
+    client_params: Mapping[str, Any] | None = None,
     endpoint_url: str | None = None,
     max_attempts: int = 4,
 ) -> Clients:
-    """Clients for the session's region; ValueError without one rather than a guessed region."""
+    """Clients for the session's region; ValueError without one rather than a guessed region.
+
+    `client_params` are a credentials block's (see `docproc.aws.client`).
+    """
     session = session or boto3.session.Session()
     region = session.region_name
     if not region:
         raise ValueError("no AWS region: set AWS_REGION (or the region of the credentials block)")
-    config = Config(
-        retries={"mode": "standard", "total_max_attempts": max_attempts},
-        connect_timeout=5,
-        read_timeout=30,
-    )
+    where: dict[str, Any] = {
+        "client_params": client_params,
+        "endpoint_url": endpoint_url,
+        "max_attempts": max_attempts,
+    }
     return Clients(
-        s3=storage.s3_client(session, endpoint_url=endpoint_url, max_attempts=max_attempts),
-        sns=session.client("sns", endpoint_url=endpoint_url, config=config),
-        sts=session.client("sts", endpoint_url=endpoint_url, config=config),
+        s3=storage.s3_client(session, **where),
+        sns=aws.client("sns", session, **where),
+        sts=aws.client("sts", session, **where),
         region=region,
         partition=session.get_partition_for_region(region),
     )
@@ -129,10 +132,6 @@ def _explain(what: str) -> Iterator[None]:
         ) from exc
     except BotoCoreError as exc:
         raise ProvisionError(f"could not {what}: {exc}") from exc
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 def _check_bucket_name(name: str) -> None:
@@ -245,9 +244,9 @@ def _bucket_exists(clients: Clients, bucket: str) -> bool:
     try:
         clients.s3.head_bucket(Bucket=bucket)
     except ClientError as exc:
-        if _code(exc) in _MISSING_BUCKET:
+        if aws.is_missing(exc):
             return False
-        if _code(exc) in {"403", "AccessDenied", "Forbidden"}:
+        if error_code(exc) in {"403", "AccessDenied", "Forbidden"}:
             raise ProvisionError(
                 f"bucket {bucket} exists but is not yours to use (another account's, "
                 "or this identity lacks s3:ListBucket)"
@@ -266,7 +265,7 @@ def _bucket_steps(clients: Clients, bucket: str) -> tuple[list[Step], bool]:
                 got = clients.s3.get_public_access_block(Bucket=bucket)
                 blocked = all(got["PublicAccessBlockConfiguration"].get(k) for k in _ALL_BLOCKED)
             except ClientError as exc:
-                if _code(exc) != "NoSuchPublicAccessBlockConfiguration":
+                if error_code(exc) != "NoSuchPublicAccessBlockConfiguration":
                     raise
     steps = []
     if not exists:
@@ -293,7 +292,7 @@ def _create_bucket(clients: Clients, bucket: str) -> None:
         clients.s3.create_bucket(**kwargs)
     except ClientError as exc:
         # Created since the plan was read, by this account: the goal is met.
-        if _code(exc) != "BucketAlreadyOwnedByYou":
+        if error_code(exc) != "BucketAlreadyOwnedByYou":
             raise
 
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import boto3
-import botocore.loaders
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from docproc import aws
+from docproc.aws import error_code
 from docproc.errors import ObjectMissing, Superseded
 from docproc.models import FetchedObject, ListedObject, ObjectRef
 
@@ -21,35 +21,28 @@ if TYPE_CHECKING:
 else:
     S3Client = Any
 
-_MISSING = frozenset({"NoSuchKey", "NoSuchBucket", "404", "NotFound"})
-
-# botocore reads and parses S3's service model (about 0.1 s) once per loader, and each
-# session has its own: one loader for all makes every further client cheap, and a served
-# run forked from a warm process (deployments/forkserver.py) inherits it parsed.
-_LOADER = botocore.loaders.create_loader()
-
 
 def s3_client(
     session: boto3.session.Session | None = None,
     *,
+    client_params: Mapping[str, Any] | None = None,
     endpoint_url: str | None = None,
     max_attempts: int = 4,
     max_pool_connections: int = 32,
 ) -> S3Client:
     """An S3 client; with no endpoint given, boto3 reads `AWS_ENDPOINT_URL` itself.
 
-    `session` carries credentials and region, e.g. from a prefect-aws
-    `AwsCredentials` block; boto3's default chain applies when it is None.
+    `session` and `client_params` carry credentials, region and endpoint, e.g. from a
+    prefect-aws `AwsCredentials` block; boto3's default chain applies without them.
     """
-    config = Config(
-        retries={"mode": "standard", "total_max_attempts": max_attempts},
+    client: S3Client = aws.client(
+        "s3",
+        session,
+        client_params=client_params,
+        endpoint_url=endpoint_url,
+        max_attempts=max_attempts,
         max_pool_connections=max_pool_connections,
-        connect_timeout=5,
-        read_timeout=30,
     )
-    session = session or boto3.session.Session()
-    session._session.register_component("data_loader", _LOADER)
-    client: S3Client = session.client("s3", endpoint_url=endpoint_url, config=config)
     return client
 
 
@@ -73,10 +66,6 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
 def fetch(client: S3Client, ref: ObjectRef, max_bytes: int) -> FetchedObject:
     """Read one object; too large ones are not downloaded (the size arrives with the headers).
 
@@ -88,9 +77,9 @@ def fetch(client: S3Client, ref: ObjectRef, max_bytes: int) -> FetchedObject:
     try:
         response = client.get_object(**kwargs)
     except ClientError as exc:
-        if _code(exc) in _MISSING:
-            raise ObjectMissing(f"{ref.uri} does not exist ({_code(exc)})") from None
-        if _code(exc) in {"PreconditionFailed", "412"}:
+        if aws.is_missing(exc):
+            raise ObjectMissing(f"{ref.uri} does not exist ({error_code(exc)})") from None
+        if error_code(exc) in {"PreconditionFailed", "412"}:
             raise Superseded(f"{ref.uri} no longer has ETag {ref.etag}") from None
         raise
     body = response["Body"]
@@ -108,7 +97,7 @@ def put(client: S3Client, bucket: str, key: str, data: bytes, content_type: str)
     try:
         client.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
     except ClientError as exc:
-        if _code(exc) == "NoSuchBucket":
+        if error_code(exc) == "NoSuchBucket":
             raise ObjectMissing(f"target bucket s3://{bucket} does not exist") from None
         raise
 
@@ -117,7 +106,7 @@ def exists(client: S3Client, bucket: str, key: str) -> bool:
     try:
         client.head_object(Bucket=bucket, Key=key)
     except ClientError as exc:
-        if _code(exc) in _MISSING:
+        if aws.is_missing(exc):
             return False
         raise
     return True
@@ -130,7 +119,7 @@ def require(client: S3Client, bucket: str, key: str) -> None:
     try:
         client.head_bucket(Bucket=bucket)
     except ClientError as exc:
-        if _code(exc) in _MISSING:
+        if aws.is_missing(exc):
             raise ObjectMissing(f"bucket s3://{bucket} does not exist") from None
         raise
     raise ObjectMissing(f"s3://{bucket}/{key} does not exist")
@@ -154,7 +143,7 @@ def iter_pages(
             for start in range(0, len(listed), page_size):
                 yield listed[start : start + page_size]
     except ClientError as exc:
-        if _code(exc) in _MISSING:
+        if aws.is_missing(exc):
             raise ObjectMissing(f"bucket s3://{bucket} does not exist") from None
         raise
 

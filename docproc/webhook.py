@@ -11,19 +11,18 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import boto3
 import httpx
-from botocore.config import Config
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
+from docproc import aws
 from docproc.models import ObjectRef
 from docproc.settings import Settings
 from docproc.sns import (
@@ -39,6 +38,9 @@ from docproc.sns import (
     s3_object_refs,
     subscribe_host_ok,
 )
+
+if TYPE_CHECKING:
+    import boto3
 
 MAX_BODY_BYTES = 256 * 1024
 MESSAGE_TYPE_HEADER = "x-amz-sns-message-type"
@@ -135,14 +137,26 @@ def _topic_region(topic_arn: str) -> str:
     return parts[3]
 
 
-def _sns_client(region: str) -> Any:
-    """boto3's own chain: credentials, and `AWS_ENDPOINT_URL` for an emulator."""
-    config = Config(
-        retries={"mode": "standard", "total_max_attempts": 2},
-        connect_timeout=CONFIRM_TIMEOUT_SECONDS,
-        read_timeout=CONFIRM_TIMEOUT_SECONDS,
-    )
-    return boto3.session.Session().client("sns", region_name=region, config=config)
+def sns_clients(
+    session: boto3.session.Session | None = None, client_params: Mapping[str, Any] | None = None
+) -> Callable[[str], Any]:
+    """SNS clients in a topic's region, with the credentials and client parameters given.
+
+    Without them, boto3's own chain: credentials, and `AWS_ENDPOINT_URL` for an emulator.
+    """
+
+    def client(region: str) -> Any:
+        return aws.client(
+            "sns",
+            session,
+            client_params=client_params,
+            region_name=region,
+            max_attempts=2,
+            connect_timeout=CONFIRM_TIMEOUT_SECONDS,
+            read_timeout=CONFIRM_TIMEOUT_SECONDS,
+        )
+
+    return client
 
 
 def visit_subscribe_url(url: str) -> None:
@@ -161,10 +175,10 @@ class SubscriptionConfirmer:
     def __init__(
         self,
         visit: Callable[[str], None] | None = visit_subscribe_url,
-        sns_client: Callable[[str], Any] = _sns_client,
+        sns_client: Callable[[str], Any] | None = None,
     ) -> None:
         self._visit = visit
-        self._sns_client = sns_client
+        self._sns_client = sns_client or sns_clients()
 
     def __call__(self, msg: SnsMessage) -> None:
         try:
@@ -304,11 +318,14 @@ def create_app(
     *,
     certificates: CertificateStore | None = None,
     confirm: Confirm | None = None,
+    sns_client: Callable[[str], Any] | None = None,
     now: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     """The webhook as an ASGI app; the outside world (`hand_over`, certificates, clock) comes in.
 
-    `now` drives the Timestamp check, and the certificate dates of a store made here.
+    `sns_client` makes the client that confirms subscriptions (`sns_clients`, given the
+    credentials block's session and parameters); `now` drives the Timestamp check, and
+    the certificate dates of a store made here.
     """
     verifier: Verifier | None = None
     if settings.sns_verify:
@@ -317,7 +334,9 @@ def create_app(
     else:
         logger.warning("SNS signatures are NOT verified (DOCPROC_SNS_VERIFY=false)")
     if confirm is None:
-        confirm = SubscriptionConfirmer(visit=visit_subscribe_url if settings.sns_verify else None)
+        confirm = SubscriptionConfirmer(
+            visit=visit_subscribe_url if settings.sns_verify else None, sns_client=sns_client
+        )
     endpoint = _Endpoint(settings, hand_over, confirm, verifier)
     # No docs routes: the only client is SNS.
     app = FastAPI(title="docproc webhook", docs_url=None, redoc_url=None, openapi_url=None)

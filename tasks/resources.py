@@ -30,28 +30,30 @@ def engine() -> Engine:
     return eng
 
 
-def aws_session() -> tuple[boto3.session.Session | None, str | None]:
-    """Session and endpoint from the `AwsCredentials` block named in the settings, if any.
+def aws_session() -> tuple[boto3.session.Session | None, dict[str, Any]]:
+    """The `AwsCredentials` block named in the settings, whole: a session (credentials,
+    region, profile, assumed role) and its client parameters (endpoint, TLS verification,
+    botocore config), for `docproc.aws.client`.
 
-    None, None leaves both to boto3's own chain and `AWS_ENDPOINT_URL`.
+    None and no parameters leave everything to boto3's own chain and `AWS_ENDPOINT_URL`.
     """
     name = settings().aws_credentials_block
     if not name:
-        return None, None
+        return None, {}
     from prefect_aws import AwsCredentials
 
     creds: Any = AwsCredentials.load(name)
-    return creds.get_boto3_session(), creds.aws_client_parameters.endpoint_url
+    return creds.get_boto3_session(), creds.aws_client_parameters.get_params_override()
 
 
 @lru_cache
 def s3() -> S3Client:
-    session, endpoint_url = aws_session()
+    session, client_params = aws_session()
     config = settings()
     # Room for every request of the batches a backfill keeps in flight at once.
     return storage.s3_client(
         session,
-        endpoint_url=endpoint_url,
+        client_params=client_params,
         max_attempts=config.s3_max_attempts,
         max_pool_connections=config.s3_concurrency * 4,
     )

@@ -35,9 +35,9 @@ def probe(out: str, fail: bool = False) -> None:
 
 
 def forkserver_loader_cache() -> dict[object, object]:
-    from docproc import storage
+    from docproc import aws
 
-    cache: dict[object, object] = storage._LOADER._cache  # type: ignore[attr-defined]
+    cache: dict[object, object] = aws._LOADER._cache  # type: ignore[attr-defined]
     return cache
 
 
