@@ -19,6 +19,7 @@ An empty tax field ("Widget; 850;") or tax line ("CGST:") means no tax.
 from __future__ import annotations
 
 import codecs
+import logging
 import re
 from collections.abc import Iterable
 
@@ -135,6 +136,8 @@ def parse(data: bytes) -> ParsedDocument:
             return ParsedDocument(problems=(text,))
         return _read(text)
     except Exception as exc:  # a bug must not stop the pipeline: reject the document instead
+        # ... but it is a bug: say so where people and tests look.
+        logging.getLogger(__name__).exception("parse() caught %r; the document is rejected", exc)
         return ParsedDocument(
             problems=(Problem(Reason.NOT_TEXT, f"the document could not be read ({exc!r})"),)
         )

@@ -9,6 +9,7 @@ only that code, since nothing in it could be read.
 
 from __future__ import annotations
 
+import logging
 import re
 from decimal import Context, Decimal, localcontext
 
@@ -47,6 +48,8 @@ def validate(doc: ParsedDocument) -> Invoice | Rejection:
         with localcontext(_CONTEXT):
             return _validate(doc)
     except Exception as exc:  # a bug must not stop the pipeline: reject the document instead
+        # ... but it is a bug: say so where people and tests look.
+        logging.getLogger(__name__).exception("validate() caught %r; the document is rejected", exc)
         return Rejection(
             (Problem(Reason.BAD_NUMBER, f"the document could not be validated ({exc!r})"),)
         )

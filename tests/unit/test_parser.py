@@ -12,9 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from docproc.models import Invoice, RawItem, Reason
+from docproc import parser
+from docproc.models import Invoice, ParsedDocument, RawItem, Reason, Rejection
 from docproc.parser import FIELD_NAMES, KEY_SYNONYMS, TAX_KINDS, parse
 from docproc.validator import validate
+from tests.unit.catch_all import no_bug_caught
 
 Variant = Callable[..., bytes]
 
@@ -336,13 +338,19 @@ def test_parse_survives_a_wrong_argument() -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.binary())
 def test_arbitrary_bytes_never_raise(data: bytes) -> None:
-    validate(parse(data))
+    with no_bug_caught():
+        doc = parse(data)
+        result = validate(doc)
+    assert isinstance(result, Invoice | Rejection)
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.text())
 def test_arbitrary_utf8_text_never_raises(text: str) -> None:
-    validate(parse(text.encode("utf-8")))
+    with no_bug_caught():
+        doc = parse(text.encode("utf-8"))
+        result = validate(doc)
+    assert isinstance(result, Invoice | Rejection)
 
 
 LINES = st.sampled_from(
@@ -371,7 +379,23 @@ LINES = st.sampled_from(
 @settings(max_examples=300, deadline=None)
 @given(st.lists(LINES, max_size=30), st.sampled_from(["\n", "\r\n", "\r"]))
 def test_shuffled_sample_lines_never_raise(lines: list[str], newline: str) -> None:
-    validate(parse(newline.join(lines).encode()))
+    with no_bug_caught():
+        doc = parse(newline.join(lines).encode())
+        result = validate(doc)
+    assert Reason.NOT_TEXT not in {p.reason for p in doc.problems}
+    if isinstance(result, Rejection):
+        assert result.reasons
+
+
+def test_the_property_tests_fail_when_parse_breaks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the tests above would see if parse()'s insides raised: a failure, not a pass."""
+
+    def broken(text: str) -> ParsedDocument:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(parser, "_read", broken)
+    with pytest.raises(AssertionError, match="a catch-all caught a bug"), no_bug_caught():
+        parse(b"Inv-ID: inv-00001")
 
 
 def test_a_flood_of_bad_lines_is_reported_by_example(variant: Variant) -> None:

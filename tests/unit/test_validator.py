@@ -10,9 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from docproc import validator
 from docproc.models import Invoice, Item, ParsedDocument, RawItem, Reason, Rejection, Tax
 from docproc.parser import FIELD_NAMES, parse
 from docproc.validator import oversized, validate
+from tests.unit.catch_all import no_bug_caught
 
 Variant = Callable[..., bytes]
 
@@ -257,8 +259,20 @@ def test_any_parsed_document_validates(
         taxes=tuple(taxes),
         items=tuple(RawItem(n, d, a, t) for n, (d, a, t) in enumerate(items, start=1)),
     )
-    result = validate(doc)
+    with no_bug_caught():
+        result = validate(doc)
     if isinstance(result, Rejection):
         assert result.reasons
     else:
         assert result.total == result.amount + result.tax_total
+
+
+def test_the_property_test_fails_when_validate_breaks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the test above would see if validate()'s insides raised: a failure, not a pass."""
+
+    def broken(doc: ParsedDocument) -> Invoice:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(validator, "_validate", broken)
+    with pytest.raises(AssertionError, match="a catch-all caught a bug"), no_bug_caught():
+        validate(ParsedDocument())
