@@ -13,6 +13,7 @@ direct starter looks it up, which that module names as its override point.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 from collections.abc import Iterable
@@ -20,6 +21,11 @@ from typing import Any
 
 # Imported once, in the forkserver, before it forks: see that module.
 PRELOAD = ["deployments.preload"]
+
+# The Prefect whose `run_flow_in_subprocess` (and private helpers) this module copies.
+COPIED_FROM = "3.9.1"
+
+logger = logging.getLogger(__name__)
 
 
 def _run_flow_with_env(
@@ -102,9 +108,23 @@ def start() -> None:
     forkserver.ensure_running()
 
 
-def install() -> None:
-    """Make this process's runner start served runs from the forkserver."""
+def install() -> bool:
+    """Make this process's runner start served runs from the forkserver; True if it does.
+
+    Only on the Prefect this copies: on any other version its private helpers may differ,
+    so served runs keep Prefect's own `spawn` start (about 2 s slower each), and we say so.
+    """
+    import prefect
     from prefect.runner import _starter_direct
 
+    if prefect.__version__ != COPIED_FROM:
+        logger.warning(
+            "Prefect %s is not %s, whose run_flow_in_subprocess deployments/forkserver.py "
+            "copies: served runs start with Prefect's own spawn instead",
+            prefect.__version__,
+            COPIED_FROM,
+        )
+        return False
     start()
     _starter_direct.run_flow_in_subprocess = run_flow_in_forkserver  # type: ignore[assignment]
+    return True

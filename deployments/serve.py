@@ -82,7 +82,7 @@ def serve(
             runner.add_flow(flow, **options)
             print(f"serving deployment {flow.name}/{options['name']}", flush=True)
 
-        hand_over = PrefectHandOver(api_url)
+        hand_over = PrefectHandOver()  # at api_url: the settings above
         stack.callback(hand_over.close)
         app = create_app(
             get_settings(), hand_over, sns_client=sns_clients(*resources.aws_session())
