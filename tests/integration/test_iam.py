@@ -98,7 +98,7 @@ def _denied(call: Callable[[], object]) -> bool:
     try:
         call()
     except ClientError as exc:
-        return exc.response["Error"]["Code"] == "AccessDenied"
+        return str(exc.response["Error"]["Code"]) == "AccessDenied"
     return False
 
 
