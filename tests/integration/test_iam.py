@@ -21,17 +21,20 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from importlib.resources import files
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto.iam.access_control import IAMPolicy, PermissionResult
+from sqlalchemy import Engine
 
 from docproc import iam, storage
 from docproc.emulator import free_port, stop, wait_for_http
 from docproc.errors import ObjectMissing
 from docproc.models import ObjectRef
+from tests.conftest import clear_tables
 
 ADMIN_POLICY = {
     "Version": "2012-10-17",
@@ -227,3 +230,63 @@ def test_the_webhook_policy_allows_confirming_subscriptions_and_nothing_else(
         PermissionResult.PERMITTED
     )
     assert evaluator.is_action_permitted("sns:Publish", topic) != PermissionResult.PERMITTED
+
+
+SAMPLE = files("docproc").joinpath("samples/docproc-invoice.txt").read_bytes()
+BAD = SAMPLE.replace(b"Total: 8150", b"Total: 8100")
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_process_and_backfill_run_with_the_worker_policy_alone(
+    moto_iam: Moto,
+    buckets: Buckets,
+    mysql_url: str,
+    mysql_engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The real flows, with the worker user's keys as boto3's own variables."""
+    from flows.backfill import backfill_prefix
+    from flows.process_invoice import process_invoice
+    from tasks import resources
+
+    admin = moto_iam.client("s3")
+    admin.put_object(Bucket=buckets.source, Key="in/good.txt", Body=SAMPLE)
+    admin.put_object(Bucket=buckets.source, Key="in/bad.txt", Body=BAD)
+    for n in range(2, 5):
+        body = SAMPLE.replace(b"inv-00001", f"inv-{n:05d}".encode())
+        admin.put_object(Bucket=buckets.source, Key=f"batch/{n}.txt", Body=body)
+    policy = iam.worker_policy(
+        source_bucket=buckets.source, target_bucket=buckets.target, export_prefix="csv/"
+    )
+    keys = moto_iam.user_with(policy).get_credentials()
+    assert keys is not None
+    clear_tables(mysql_engine)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_iam.endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", keys.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", keys.secret_key)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.setenv("DOCPROC_DATABASE_URL", mysql_url)
+    monkeypatch.setenv("DOCPROC_SOURCE_BUCKET", buckets.source)
+    monkeypatch.setenv("DOCPROC_TARGET_BUCKET", buckets.target)
+    monkeypatch.setenv("DOCPROC_EXPORT_PREFIX", "csv/")
+    resources.reset()
+    try:
+        good = process_invoice(buckets.source, "in/good.txt", return_state=True)
+        bad = process_invoice(buckets.source, "in/bad.txt", return_state=True)
+        backfill = backfill_prefix(buckets.source, "batch/", return_state=True)
+    finally:
+        resources.reset()
+
+    assert good.result(raise_on_failure=False).status == "loaded"
+    assert bad.result(raise_on_failure=False).status == "rejected"
+    summary = backfill.result(raise_on_failure=False)
+    assert dict(summary.statuses) == {"loaded": 3}, summary
+    written = {o["Key"] for o in admin.list_objects_v2(Bucket=buckets.target)["Contents"]}
+    assert written == {
+        "private/kept.csv",
+        "csv/sm-LK0080145/inv-00001.csv",
+        "csv/sm-LK0080145/inv-00002.csv",
+        "csv/sm-LK0080145/inv-00003.csv",
+        "csv/sm-LK0080145/inv-00004.csv",
+        "rejected/in/bad.txt.json",
+    }
