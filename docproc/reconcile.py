@@ -98,10 +98,9 @@ class Report:
         rows += [("too recent to tell", self.recent), ("pending", len(self.pending))]
         width = max(len(label) for label, _ in rows)
         lines = [f"{label:<{width}}  {n:>9,}" for label, n in rows]
-        lines += [
-            f"  {v.ref.uri} (ETag {v.ref.etag}, {v.last_modified:%Y-%m-%dT%H:%M:%SZ})"
-            for v in self.pending
-        ]
+        for v in self.pending:
+            uploaded = _aware(v.last_modified).astimezone(UTC)
+            lines.append(f"  {v.ref.uri} (ETag {v.ref.etag}, {uploaded:%Y-%m-%dT%H:%M:%SZ})")
         return "\n".join(lines)
 
 
@@ -164,12 +163,12 @@ def _aware(moment: datetime) -> datetime:
 def pending_in(
     page: Sequence[ListedVersion], found: Mapping[ObjectRef, Recorded], cutoff: datetime
 ) -> list[ListedVersion]:
-    """The versions of a page with no row that were uploaded at or before `cutoff`.
+    """The versions of a page with no row that were uploaded before `cutoff`.
 
     What `backfill --status pending` selects, page by page, as `reconcile` counts it.
     """
     cutoff = _aware(cutoff)
-    return [v for v in page if v.ref not in found and _aware(v.last_modified) <= cutoff]
+    return [v for v in page if v.ref not in found and _aware(v.last_modified) < cutoff]
 
 
 def reconcile(
@@ -179,7 +178,10 @@ def reconcile(
     now: datetime,
     older_than: timedelta = DEFAULT_OLDER_THAN,
 ) -> Report:
-    """Compare a streamed listing with what `recorded` knows; one lookup per page."""
+    """Compare a streamed listing with what `recorded` knows; one lookup per page.
+
+    Pending: no row, and uploaded more than `older_than` before `now` (SPEC section 11).
+    """
     cutoff = _aware(now) - older_than
     report = Report()
     for page in pages:

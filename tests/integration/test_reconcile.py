@@ -93,11 +93,11 @@ def test_older_than_spares_the_versions_still_in_flight(pipeline: Pipeline) -> N
         "LastModified"
     ]
 
-    # Uploaded less than `older_than` before `now`: in flight, not pending.
-    young = run(pipeline, "in/", uploaded + timedelta(seconds=299), older_than=300)
+    # Uploaded no more than `older_than` before `now`: in flight, not pending.
+    young = run(pipeline, "in/", uploaded + timedelta(seconds=300), older_than=300)
     assert (young.recent, young.pending, young.lagging) == (1, [], False)
-    # Once `older_than` has passed, it is pending.
-    old = run(pipeline, "in/", uploaded + timedelta(seconds=300), older_than=300)
+    # Once more than `older_than` has passed, it is pending.
+    old = run(pipeline, "in/", uploaded + timedelta(seconds=301), older_than=300)
     assert (old.recent, [v.ref.key for v in old.pending]) == (0, ["in/just-now.txt"])
     # A naive `now` is read as UTC.
     naive = uploaded.astimezone(UTC).replace(tzinfo=None) + timedelta(seconds=301)
