@@ -232,3 +232,31 @@ def test_a_bucket_deleted_between_plan_and_apply_is_no_error(
     assert not {names.source, names.target} & buckets(clients)
     with pytest.raises(ClientError):
         clients.s3.head_bucket(Bucket=names.source)
+
+
+def test_a_topic_fed_by_an_entry_docproc_did_not_make_keeps_topic_and_statement(
+    clients: Clients, names: Names
+) -> None:
+    names.provision(clients)
+    [arn] = topic_arns(clients, names.topic)
+    # Made by hand under another Id: removals of objects, to the same topic.
+    config: Any = {
+        "TopicConfigurations": [
+            *notification_entries(clients, names.source),
+            {"Id": "by-hand", "TopicArn": arn, "Events": ["s3:ObjectRemoved:*"]},
+        ]
+    }
+    clients.s3.put_bucket_notification_configuration(
+        Bucket=names.source, NotificationConfiguration=config
+    )
+
+    done = names.teardown(clients)
+
+    assert done == [
+        f"unsubscribe {WEBHOOK} from {arn}",
+        f"stop notifying {arn} from bucket {names.source}",
+    ]
+    assert topic_arns(clients, names.topic) == [arn]
+    assert provision.POLICY_SID in policy_sids(clients, arn)
+    assert [e["Id"] for e in notification_entries(clients, names.source)] == ["by-hand"]
+    assert names.plan(clients) == []
