@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 
 # Private helpers of provision.py, imported rather than copied: the two must agree on
 # what docproc's parts look like (their Id, Sid and URL rules).
+from docproc.aws import error_code
 from docproc.provision import (
     DEFAULT_TOPIC_NAME,
     NOTIFICATION_ID,
@@ -30,7 +31,6 @@ from docproc.provision import (
     Step,
     _bucket_exists,
     _check_bucket_name,
-    _code,
     _display_url,
     _explain,
     _find_topic,
@@ -60,7 +60,7 @@ def _unsubscribe(subscription_arn: str) -> Callable[[Clients], object]:
         try:
             clients.sns.unsubscribe(SubscriptionArn=subscription_arn)
         except ClientError as exc:
-            if _code(exc) not in _GONE:  # removed since the plan: the goal is met
+            if error_code(exc) not in _GONE:  # removed since the plan: the goal is met
                 raise
 
     return action
@@ -102,7 +102,7 @@ def _delete_bucket(bucket: str) -> Callable[[Clients], object]:
         try:
             clients.s3.delete_bucket(Bucket=bucket)
         except ClientError as exc:
-            if _code(exc) not in _GONE:  # BucketNotEmpty included: S3 keeps the promise too
+            if error_code(exc) not in _GONE:  # BucketNotEmpty included: S3 keeps the promise too
                 raise
 
     return action

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 from sqlalchemy import Engine, select, tuple_
 
+from docproc.aws import is_missing
 from docproc.errors import ObjectMissing
 
 # Private to loader.py: the key digest must be computed exactly as the rows were written.
@@ -31,7 +32,6 @@ else:
     S3Client = Any
 
 DEFAULT_OLDER_THAN = timedelta(seconds=300)
-_MISSING = frozenset({"NoSuchBucket", "404", "NotFound"})
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ def list_versions(
                 for o in page.get("Contents", [])
             ]
     except ClientError as exc:
-        if str(exc.response.get("Error", {}).get("Code", "")) in _MISSING:
+        if is_missing(exc):
             raise ObjectMissing(f"bucket s3://{bucket} does not exist") from None
         raise
 

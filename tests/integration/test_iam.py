@@ -30,8 +30,8 @@ from botocore.exceptions import ClientError
 from moto.iam.access_control import IAMPolicy, PermissionResult
 from sqlalchemy import Engine
 
+from devtools.emulator import free_port, stop, wait_for_http
 from docproc import iam, storage
-from docproc.emulator import free_port, stop, wait_for_http
 from docproc.errors import ObjectMissing
 from docproc.models import ObjectRef
 from tests.conftest import clear_tables
