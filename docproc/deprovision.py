@@ -19,9 +19,10 @@ from typing import Any, cast
 
 from botocore.exceptions import ClientError
 
-# Private helpers of provision.py, imported rather than copied: the two must agree on
-# what docproc's parts look like (their Id, Sid and URL rules).
 from docproc.aws import error_code
+
+# provision.py's own helpers, not copies: the two must agree on what docproc's parts
+# look like (their Id, Sid and URL rules).
 from docproc.provision import (
     DEFAULT_TOPIC_NAME,
     NOTIFICATION_ID,
@@ -29,14 +30,14 @@ from docproc.provision import (
     Clients,
     ProvisionError,
     Step,
-    _bucket_exists,
-    _check_bucket_name,
-    _display_url,
-    _explain,
-    _find_topic,
-    _statements,
-    _webhook_protocol,
     apply,
+    bucket_exists,
+    check_bucket_name,
+    display_url,
+    explain,
+    find_topic,
+    statements,
+    webhook_protocol,
 )
 
 __all__ = ["BucketNotEmpty", "apply", "plan_teardown"]
@@ -87,7 +88,7 @@ def _remove_statement(topic_arn: str) -> Callable[[Clients], object]:
         """Read again at apply time, so that a statement added since the plan is not lost."""
         attributes = clients.sns.get_topic_attributes(TopicArn=topic_arn)["Attributes"]
         policy: dict[str, Any] = json.loads(attributes.get("Policy") or "{}")
-        others = [s for s in _statements(policy) if s.get("Sid") != POLICY_SID]
+        others = [s for s in statements(policy) if s.get("Sid") != POLICY_SID]
         clients.sns.set_topic_attributes(
             TopicArn=topic_arn,
             AttributeName="Policy",
@@ -109,7 +110,7 @@ def _delete_bucket(bucket: str) -> Callable[[Clients], object]:
 
 
 def _subscriptions(clients: Clients, topic_arn: str) -> list[dict[str, Any]]:
-    with _explain(f"list the subscriptions of {topic_arn}"):
+    with explain(f"list the subscriptions of {topic_arn}"):
         pages = clients.sns.get_paginator("list_subscriptions_by_topic").paginate(
             TopicArn=topic_arn
         )
@@ -117,7 +118,7 @@ def _subscriptions(clients: Clients, topic_arn: str) -> list[dict[str, Any]]:
 
 
 def _notification_entries(clients: Clients, bucket: str) -> list[dict[str, Any]]:
-    with _explain(f"read the notification configuration of bucket {bucket}"):
+    with explain(f"read the notification configuration of bucket {bucket}"):
         config = clients.s3.get_bucket_notification_configuration(Bucket=bucket)
     return [dict(e) for e in config.get("TopicConfigurations", [])]
 
@@ -127,7 +128,7 @@ def _unsubscribe_steps(
 ) -> list[Step]:
     """A pending subscription has no ARN to unsubscribe: it goes with the topic, or
     expires by itself (AWS drops it after three days unconfirmed)."""
-    shown = _display_url(webhook_url)
+    shown = display_url(webhook_url)
     return [
         Step(f"unsubscribe {shown} from {topic_arn}", _unsubscribe(str(s["SubscriptionArn"])))
         for s in subs
@@ -156,11 +157,10 @@ def _topic_steps(
         return [Step(f"delete topic {topic_arn}", lambda c: c.sns.delete_topic(TopicArn=topic_arn))]
     if feeding:
         return []
-    with _explain(f"read the policy of {topic_arn}"):
+    with explain(f"read the policy of {topic_arn}"):
         attributes = clients.sns.get_topic_attributes(TopicArn=topic_arn)["Attributes"]
     if not any(
-        s.get("Sid") == POLICY_SID
-        for s in _statements(json.loads(attributes.get("Policy") or "{}"))
+        s.get("Sid") == POLICY_SID for s in statements(json.loads(attributes.get("Policy") or "{}"))
     ):
         return []
     return [
@@ -176,8 +176,8 @@ def _bucket_steps(clients: Clients, buckets: list[str]) -> list[Step]:
     """Delete each bucket that exists; BucketNotEmpty, before any change, if one holds anything."""
     steps = []
     for bucket in buckets:
-        with _explain(f"check bucket {bucket}"):
-            if not _bucket_exists(clients, bucket):
+        with explain(f"check bucket {bucket}"):
+            if not bucket_exists(clients, bucket):
                 continue
             # Versions and delete markers too: S3 refuses to delete a bucket that has any.
             listed = clients.s3.list_object_versions(Bucket=bucket, MaxKeys=1)
@@ -204,14 +204,14 @@ def plan_teardown(
     ValueError for bad input before any request; BucketNotEmpty when `delete_buckets`
     names a bucket that holds objects; ProvisionError when AWS refuses a read.
     """
-    _check_bucket_name(source_bucket)
-    _check_bucket_name(target_bucket)
-    protocol = _webhook_protocol(webhook_url)
+    check_bucket_name(source_bucket)
+    check_bucket_name(target_bucket)
+    protocol = webhook_protocol(webhook_url)
 
     # Without the account the ARN of a missing topic cannot be predicted, and is not needed.
-    topic = _find_topic(clients, topic_name, None)
-    with _explain(f"check bucket {source_bucket}"):
-        source_exists = _bucket_exists(clients, source_bucket)
+    topic = find_topic(clients, topic_name, None)
+    with explain(f"check bucket {source_bucket}"):
+        source_exists = bucket_exists(clients, source_bucket)
     entries = _notification_entries(clients, source_bucket) if source_exists else []
     ours = [e for e in entries if _ours(e, topic_name)]
     others = [e for e in entries if not _ours(e, topic_name)]

@@ -121,7 +121,7 @@ class _Topic:
 
 
 @contextmanager
-def _explain(what: str) -> Iterator[None]:
+def explain(what: str) -> Iterator[None]:
     """One line naming the failed step, instead of a botocore traceback."""
     try:
         yield
@@ -134,7 +134,7 @@ def _explain(what: str) -> Iterator[None]:
         raise ProvisionError(f"could not {what}: {exc}") from exc
 
 
-def _check_bucket_name(name: str) -> None:
+def check_bucket_name(name: str) -> None:
     """S3's naming rules for general purpose buckets, so that a typo fails before any change."""
     problem = None
     if not _BUCKET_NAME.fullmatch(name):
@@ -155,7 +155,7 @@ def _check_bucket_name(name: str) -> None:
         raise ValueError(f"invalid bucket name {name!r}: must be {problem}")
 
 
-def _display_url(url: str) -> str:
+def display_url(url: str) -> str:
     """The URL as printed: SNS takes basic-auth credentials in it, a terminal must not show them."""
     parts = urlsplit(url)
     if parts.password is None:
@@ -164,9 +164,9 @@ def _display_url(url: str) -> str:
     return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
 
 
-def _webhook_protocol(url: str) -> str:
+def webhook_protocol(url: str) -> str:
     """The SNS protocol for the URL: `http` or `https`; ValueError for anything SNS would refuse."""
-    shown = _display_url(url)
+    shown = display_url(url)
     if not url.startswith(("http://", "https://")):
         raise ValueError(f"webhook URL must start with http:// or https://: {shown!r}")
     if any(c.isspace() for c in url):
@@ -191,7 +191,7 @@ def _normalise(value: Any) -> Any:
     return value
 
 
-def _statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
+def statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
     found = policy.get("Statement", [])
     return [found] if isinstance(found, dict) else list(found)
 
@@ -214,7 +214,7 @@ def _publish_statement(topic_arn: str, bucket_arn: str, account: str | None) -> 
 def _with_statement(policy_json: str, statement: dict[str, Any]) -> dict[str, Any]:
     """The policy with docproc's statement added or replaced; other statements stay."""
     policy: dict[str, Any] = json.loads(policy_json) if policy_json else {"Version": "2012-10-17"}
-    others = [s for s in _statements(policy) if s.get("Sid") != POLICY_SID]
+    others = [s for s in statements(policy) if s.get("Sid") != POLICY_SID]
     return {**policy, "Statement": [*others, statement]}
 
 
@@ -240,7 +240,7 @@ def _account(clients: Clients) -> str | None:
     return account
 
 
-def _bucket_exists(clients: Clients, bucket: str) -> bool:
+def bucket_exists(clients: Clients, bucket: str) -> bool:
     try:
         clients.s3.head_bucket(Bucket=bucket)
     except ClientError as exc:
@@ -257,8 +257,8 @@ def _bucket_exists(clients: Clients, bucket: str) -> bool:
 
 def _bucket_steps(clients: Clients, bucket: str) -> tuple[list[Step], bool]:
     """Steps for one bucket, and whether it exists already."""
-    with _explain(f"check bucket {bucket}"):
-        exists = _bucket_exists(clients, bucket)
+    with explain(f"check bucket {bucket}"):
+        exists = bucket_exists(clients, bucket)
         blocked = False
         if exists:
             try:
@@ -298,7 +298,7 @@ def _create_bucket(clients: Clients, bucket: str) -> None:
 
 def _check_bucket_region(clients: Clients, bucket: str) -> None:
     """S3 notifies only a topic in its own region; say so before anything is changed."""
-    with _explain(f"read the region of bucket {bucket}"):
+    with explain(f"read the region of bucket {bucket}"):
         constraint = clients.s3.get_bucket_location(Bucket=bucket).get("LocationConstraint")
     region = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(constraint, constraint)
     if region != clients.region:
@@ -308,8 +308,8 @@ def _check_bucket_region(clients: Clients, bucket: str) -> None:
         )
 
 
-def _find_topic(clients: Clients, name: str, account: str | None) -> _Topic:
-    with _explain(f"list the SNS topics to find {name}"):
+def find_topic(clients: Clients, name: str, account: str | None) -> _Topic:
+    with explain(f"list the SNS topics to find {name}"):
         for page in clients.sns.get_paginator("list_topics").paginate():
             for topic in page.get("Topics", []):
                 arn: str = topic["TopicArn"]
@@ -352,10 +352,10 @@ def _policy_steps(clients: Clients, topic: _Topic, bucket: str, account: str | N
     bucket_arn = f"arn:{clients.partition}:s3:::{bucket}"
     if topic.exists:
         arn = topic.require_arn()
-        with _explain(f"read the policy of {arn}"):
+        with explain(f"read the policy of {arn}"):
             policy = clients.sns.get_topic_attributes(TopicArn=arn)["Attributes"].get("Policy")
         wanted = _normalise(_publish_statement(arn, bucket_arn, account))
-        if any(_normalise(s) == wanted for s in _statements(json.loads(policy or "{}"))):
+        if any(_normalise(s) == wanted for s in statements(json.loads(policy or "{}"))):
             return []
     return [
         Step(
@@ -369,7 +369,7 @@ def _notification_steps(
     clients: Clients, bucket: str, bucket_exists: bool, topic: _Topic
 ) -> list[Step]:
     if bucket_exists and topic.exists:
-        with _explain(f"read the notification configuration of bucket {bucket}"):
+        with explain(f"read the notification configuration of bucket {bucket}"):
             config = clients.s3.get_bucket_notification_configuration(Bucket=bucket)
         entries = config.get("TopicConfigurations", [])
         if any(_delivers_object_created(e, topic.require_arn()) for e in entries):
@@ -385,7 +385,7 @@ def _notification_steps(
 def _subscription_steps(
     clients: Clients, topic: _Topic, webhook_url: str, protocol: str
 ) -> list[Step]:
-    shown = _display_url(webhook_url)
+    shown = display_url(webhook_url)
     subscribe = Step(
         f"subscribe {shown} to {topic.label}",
         lambda c: c.sns.subscribe(
@@ -400,7 +400,7 @@ def _subscription_steps(
     if not topic.exists:
         return [subscribe]
     arn = topic.require_arn()
-    with _explain(f"list the subscriptions of {arn}"):
+    with explain(f"list the subscriptions of {arn}"):
         pages = clients.sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=arn)
         found = [
             str(sub["SubscriptionArn"])
@@ -443,8 +443,8 @@ def plan(
     or the existing state cannot work (a source bucket in another region, another
     account's bucket).
     """
-    _check_bucket_name(source_bucket)
-    _check_bucket_name(target_bucket)
+    check_bucket_name(source_bucket)
+    check_bucket_name(target_bucket)
     if source_bucket == target_bucket:
         raise ValueError(
             f"source and target bucket are both {source_bucket}: every export would "
@@ -454,16 +454,16 @@ def plan(
         raise ValueError(
             f"invalid topic name {topic_name!r}: 1-256 of A-Z a-z 0-9 _ - (no FIFO topics)"
         )
-    protocol = _webhook_protocol(webhook_url)
+    protocol = webhook_protocol(webhook_url)
 
-    with _explain("ask STS for the account"):
+    with explain("ask STS for the account"):
         account = _account(clients)
     steps, source_exists = _bucket_steps(clients, source_bucket)
     if source_exists:
         _check_bucket_region(clients, source_bucket)
     steps += _bucket_steps(clients, target_bucket)[0]
 
-    topic = _find_topic(clients, topic_name, account)
+    topic = find_topic(clients, topic_name, account)
     if not topic.exists:
         steps.append(Step(f"create topic {topic_name}", lambda c: _create_topic(c, topic)))
 
@@ -477,5 +477,5 @@ def plan(
 def apply(clients: Clients, steps: list[Step]) -> None:
     """Make the planned changes in order; the first failure stops, naming its step."""
     for step in steps:
-        with _explain(step.description):
+        with explain(step.description):
             step.action(clients)
