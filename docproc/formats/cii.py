@@ -146,7 +146,7 @@ def _tax_total(summation: etree._Element | None, currency: str | None) -> str | 
     for amount in amounts:
         if (amount.get("currencyID") or "").strip() == currency:
             return (amount.text or "").strip() or None
-    if len(amounts) == 1 and not amounts[0].get("currencyID"):
+    if len(amounts) == 1 and (currency is None or not amounts[0].get("currencyID")):
         return (amounts[0].text or "").strip() or None
     return None
 

@@ -124,7 +124,8 @@ def read(root: etree._Element, fmt: Format = Format.UBL) -> EInvoiceDocument:
 
 def _tax_total(root: etree._Element, currency: str | None) -> etree._Element | None:
     """The cac:TaxTotal whose cbc:TaxAmount is in the document currency (BT-110), not the
-    one in the VAT accounting currency (BT-111); one naming no currency, if alone, counts."""
+    one in the VAT accounting currency (BT-111). One alone counts when it names no currency,
+    or when the document names none (that is reported as BT-5 missing, not as a sum)."""
     totals = root.findall(_p("cac:TaxTotal"))
     for total in totals:
         amount = total.find(_p("cbc:TaxAmount"))
@@ -132,7 +133,7 @@ def _tax_total(root: etree._Element, currency: str | None) -> etree._Element | N
             return total
     if len(totals) == 1:
         amount = totals[0].find(_p("cbc:TaxAmount"))
-        if amount is not None and not amount.get("currencyID"):
+        if amount is not None and (currency is None or not amount.get("currencyID")):
             return totals[0]
     return None
 
