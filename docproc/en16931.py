@@ -465,8 +465,8 @@ def _decimal(raw: str) -> tuple[Decimal, int] | None:
     m = _DECIMAL.fullmatch(raw)
     if m is None or not (m[2] or m[3]):
         return None
-    sign, whole, frac = m[1], m[2] or "0", m[3] or ""
-    return Decimal(f"{'-' if sign == '-' else ''}{whole}.{frac or '0'}"), len(frac)
+    # The pattern admits nothing Decimal reads differently ("1_0", "1e3", "NaN" fail it).
+    return Decimal(raw), len(m[3] or "")
 
 
 def _money(log: _Log, raw: str | None, label: str, absent: Decimal | None = None) -> Decimal | None:
@@ -481,7 +481,7 @@ def _money(log: _Log, raw: str | None, label: str, absent: Decimal | None = None
     if decimals > 2:
         log.add(Reason.BAD_NUMBER, f"{label} {raw[:40]!r} has more than 2 decimals")
         return None
-    return _fits(log, value, raw, label)
+    return _fits(log, value, decimals, raw, label)
 
 
 def _number(log: _Log, raw: str | None, label: str, *, money: bool = False) -> Decimal | None:
@@ -493,11 +493,12 @@ def _number(log: _Log, raw: str | None, label: str, *, money: bool = False) -> D
     if parsed is None:
         log.add(Reason.BAD_NUMBER, f"{label} {raw[:40]!r} is not a number")
         return None
-    value = parsed[0]
-    return _fits(log, value, raw, label) if money else value
+    return _fits(log, *parsed, raw, label) if money else parsed[0]
 
 
-def _fits(log: _Log, value: Decimal, raw: str, label: str) -> Decimal | None:
+def _fits(log: _Log, value: Decimal, decimals: int, raw: str, label: str) -> Decimal | None:
+    """`value` if the money columns hold it: zero unsigned, two decimals at least (so that
+    sums and the CSV print cents), more kept as written."""
     if value.adjusted() >= MAX_INTEGER_DIGITS:
         log.add(
             Reason.BAD_NUMBER,
@@ -505,10 +506,8 @@ def _fits(log: _Log, value: Decimal, raw: str, label: str) -> Decimal | None:
         )
         return None
     if not value:
-        value = abs(value)  # "-0.00" is zero
-    exponent = value.as_tuple().exponent
-    # Two decimals at least, so that sums and the CSV print cents; more are kept as written.
-    return value.quantize(_CENT) if isinstance(exponent, int) and exponent > -2 else value
+        return _ZERO if decimals <= 2 else abs(value)
+    return value.quantize(_CENT) if decimals < 2 else value
 
 
 def _date(log: _Log, raw: RawDate | None, label: str) -> date | None:

@@ -10,7 +10,6 @@ nested /Kids and a file known only by its /UF or /F name are found too.
 from __future__ import annotations
 
 import io
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,10 +25,6 @@ _XML_SUBTYPES = frozenset({"/text/xml", "/application/xml", "/text#2Fxml", "/app
 # Bounds on the name tree walk: a real PDF has one level and a handful of files.
 _MAX_TREE_DEPTH = 32
 _MAX_TREE_NODES = 10_000
-
-# pypdf warns through logging about every oddity of a real-world PDF; a document's
-# faults are reported as its result, not as log noise of the worker.
-logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 
 @dataclass(frozen=True)
