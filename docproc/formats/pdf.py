@@ -13,7 +13,7 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pypdf import PdfReader, apply_configuration
+from pypdf import PasswordType, PdfReader, apply_configuration
 from pypdf.errors import LimitReachedError
 from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, PdfObject, StreamObject
 
@@ -69,8 +69,9 @@ def _embedded_invoice(
     data: bytes, max_bytes: int, is_invoice: Callable[[bytes], bool]
 ) -> bytes | Problem:
     reader = PdfReader(io.BytesIO(data), strict=False)
-    if reader.is_encrypted:
-        reader.decrypt("")  # an owner password only restricts printing; a user one fails here
+    # An owner password only restricts printing and opens with the empty user password.
+    if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
+        return Problem(Reason.MALFORMED_DOCUMENT, "the PDF cannot be read: it needs a password")
     attachments = _attachments(reader.trailer["/Root"])
     for preferred in PREFERRED_NAMES:
         for attachment in attachments:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from pypdf import PdfWriter
+from pypdf.generic import ArrayObject, DictionaryObject, NameObject
 
 from docproc.formats.einvoice import judge, read_einvoice
 from docproc.formats.pdf import embedded_invoice
@@ -353,3 +354,45 @@ def test_garbage_bytes_never_raise() -> None:
     for data in samples:
         result = judge(read_einvoice(data, max_bytes=MAX))
         assert isinstance(result, Invoice | Rejection)
+
+
+@pytest.mark.parametrize("algorithm", ["RC4-128", "AES-256"])
+def test_pdf_encrypted_with_an_owner_password_only_is_read(algorithm: str) -> None:
+    writer = PdfWriter()
+    writer.add_blank_page(width=200, height=200)
+    writer.add_attachment("factur-x.xml", CII_FILE.read_bytes())
+    writer.encrypt(user_password="", owner_password="owner", algorithm=algorithm)
+    out = io.BytesIO()
+    writer.write(out)
+    assert isinstance(judge(read_einvoice(out.getvalue(), max_bytes=MAX)), Invoice)
+
+
+def test_pdf_needing_a_password_is_malformed() -> None:
+    writer = PdfWriter()
+    writer.add_blank_page(width=200, height=200)
+    writer.add_attachment("factur-x.xml", CII_FILE.read_bytes())
+    writer.encrypt(user_password="secret", owner_password="owner", algorithm="RC4-128")
+    out = io.BytesIO()
+    writer.write(out)
+    doc = read_einvoice(out.getvalue(), max_bytes=MAX)
+    assert [p.reason for p in doc.problems] == [Reason.MALFORMED_DOCUMENT]
+    assert "password" in doc.problems[0].detail
+
+
+def test_nested_and_cyclic_name_tree_is_walked() -> None:
+    """The attachment sits two /Kids levels down, and a kid points back at the top:
+    pypdf's own `attachments` finds nothing here, the reader finds the invoice."""
+    writer = PdfWriter()
+    writer.add_blank_page(width=200, height=200)
+    writer.add_attachment("factur-x.xml", CII_FILE.read_bytes())
+    names = writer._root_object["/Names"]
+    leaf = DictionaryObject({NameObject("/Names"): names["/EmbeddedFiles"]["/Names"]})
+    middle = DictionaryObject({NameObject("/Kids"): ArrayObject([writer._add_object(leaf)])})
+    top = DictionaryObject({NameObject("/Kids"): ArrayObject([writer._add_object(middle)])})
+    top_ref = writer._add_object(top)
+    middle[NameObject("/Kids")].append(top_ref)
+    names[NameObject("/EmbeddedFiles")] = top_ref
+    out = io.BytesIO()
+    writer.write(out)
+    result = judge(read_einvoice(out.getvalue(), max_bytes=MAX))
+    assert isinstance(result, Invoice) and result.invoice_id == "F20260023"
