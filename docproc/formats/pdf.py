@@ -21,7 +21,7 @@ from docproc.models import Problem, Reason
 
 # The names SPEC 2.4 prefers, in order (compared case-insensitively).
 PREFERRED_NAMES = ("factur-x.xml", "zugferd-invoice.xml", "xrechnung.xml")
-_XML_SUBTYPES = frozenset({"/text/xml", "/application/xml", "/text#2Fxml", "/application#2Fxml"})
+_XML_SUBTYPES = frozenset({"/text/xml", "/application/xml"})  # pypdf decodes #2F to /
 # Bounds on the name tree walk: a real PDF has one level and a handful of files.
 _MAX_TREE_DEPTH = 32
 _MAX_TREE_NODES = 10_000
