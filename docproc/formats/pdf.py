@@ -25,6 +25,9 @@ _XML_SUBTYPES = frozenset({"/text/xml", "/application/xml"})  # pypdf decodes #2
 # Bounds on the name tree walk: a real PDF has one level and a handful of files.
 _MAX_TREE_DEPTH = 32
 _MAX_TREE_NODES = 10_000
+# pypdf retries a corrupt Flate stream byte by byte (about a second per MiB of CPU);
+# a compressed invoice is far smaller than this.
+_MAX_RECOVERY_INPUT = 512 * 1024
 
 
 @dataclass(frozen=True)
@@ -52,9 +55,12 @@ def embedded_invoice(
             jbig2_maximum_output_length=limit,
             array_based_stream_maximum_output_length=limit,
             stream_decoding_work_maximum_length=4 * limit,
+            zlib_maximum_recovery_input_length=_MAX_RECOVERY_INPUT,
         ):
             return _embedded_invoice(data, max_bytes, is_invoice)
     except LimitReachedError as exc:
+        if "Recovery" in str(exc):  # a corrupt stream, not a large one
+            return Problem(Reason.MALFORMED_DOCUMENT, f"the PDF cannot be read: {exc}")
         return Problem(
             Reason.TOO_LARGE,
             f"the PDF holds data larger than {max_bytes} bytes once decompressed ({exc})",

@@ -4,6 +4,7 @@ a hang or a network connection."""
 from __future__ import annotations
 
 import io
+import random
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -396,3 +397,16 @@ def test_nested_and_cyclic_name_tree_is_walked() -> None:
     writer.write(out)
     result = judge(read_einvoice(out.getvalue(), max_bytes=MAX))
     assert isinstance(result, Invoice) and result.invoice_id == "F20260023"
+
+
+def test_corrupt_compressed_attachment_is_malformed() -> None:
+    """Random bytes that claim to be Flate: pypdf's byte-by-byte recovery is bounded."""
+    writer = PdfWriter()
+    writer.add_blank_page(width=200, height=200)
+    embedded = writer.add_attachment("factur-x.xml", b"x")
+    stream = embedded.pdf_object["/EF"]["/F"].get_object()
+    stream._data = random.Random(7).randbytes(2 * 1024 * 1024)
+    stream[NameObject("/Filter")] = NameObject("/FlateDecode")
+    out = io.BytesIO()
+    writer.write(out)
+    assert reasons(out.getvalue()) == (Reason.MALFORMED_DOCUMENT,)
