@@ -1,0 +1,94 @@
+"""Throughput of e-invoice read + judge on one core, against a floor measured in the same run.
+
+For each syntax the floor is what no reader can beat on the same bytes: lxml parsing
+them (XML), or pypdf opening the PDF and reading its attachment. The ratio says what
+the mapping onto EN 16931 terms and the rules cost on top (goal: 0.3x the floor or
+better). Run as `.venv/bin/python bench/einvoice.py [--seconds S]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from lxml import etree
+from pypdf import PdfReader
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from docproc.formats.einvoice import judge, read_einvoice
+from docproc.models import Invoice
+
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "einvoices"
+MAX = 10 * 1024 * 1024
+CASES = {
+    "UBL": sorted((DATA / "en16931-ubl").glob("*.xml")),
+    "CII": sorted((DATA / "en16931-cii").glob("*.xml")),
+    "Factur-X PDF": [DATA / "factur-x" / "invoice_EN16931.pdf"],
+}
+_PLAIN = etree.XMLParser(resolve_entities=False, no_network=True)
+
+
+def _xml_floor(data: bytes) -> object:
+    return etree.fromstring(data, _PLAIN)
+
+
+def _pdf_floor(data: bytes) -> object:
+    return PdfReader(io.BytesIO(data)).attachments["factur-x.xml"][0]
+
+
+def _ours(data: bytes) -> object:
+    result = judge(read_einvoice(data, max_bytes=MAX))
+    assert isinstance(result, Invoice), result
+    return result
+
+
+def _rates(
+    floor_work: Callable[[bytes], object], docs: list[bytes], seconds: float
+) -> tuple[float, float]:
+    """Documents per CPU second of the floor and of ours over the corpus.
+
+    The two alternate, corpus by corpus, and are timed in this process's CPU time: the
+    machine is shared, and load that comes and goes then weighs on both alike.
+    """
+    for data in docs:  # warm caches and imports
+        floor_work(data)
+        _ours(data)
+    spent = {floor_work: 0.0, _ours: 0.0}
+    rounds = 0
+    while sum(spent.values()) < 2 * seconds:
+        for work in spent:
+            start = time.process_time()
+            for data in docs:
+                work(data)
+            spent[work] += time.process_time() - start
+        rounds += 1
+    count = rounds * len(docs)
+    return count / spent[floor_work], count / spent[_ours]
+
+
+def main(seconds: float) -> dict[str, tuple[float, float]]:
+    results = {}
+    header = ("corpus", "files", "KiB/doc", "floor doc/cpu-s", "ours doc/cpu-s", "ratio")
+    print("{:<14} {:>5} {:>8} {:>16} {:>15} {:>6}".format(*header))
+    for name, paths in CASES.items():
+        docs = [p.read_bytes() for p in paths]
+        floor_work = _pdf_floor if name.endswith("PDF") else _xml_floor
+        floor, ours = _rates(floor_work, docs, seconds)
+        results[name] = (floor, ours)
+        size = sum(map(len, docs)) / len(docs) / 1024
+        print(
+            f"{name:<14} {len(docs):>5} {size:>8.1f} {floor:>16.0f} {ours:>15.0f} "
+            f"{ours / floor:>5.2f}x"
+        )
+    return results
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=3.0, help="CPU seconds per measurement")
+    main(parser.parse_args().seconds)
