@@ -3,22 +3,19 @@
 For each syntax the floor is what no reader can beat on the same bytes: lxml parsing
 them (XML), or pypdf opening the PDF and reading its attachment. The ratio says what
 the mapping onto EN 16931 terms and the rules cost on top (goal: 0.3x the floor or
-better). Run as `.venv/bin/python bench/einvoice.py [--seconds S]`.
+better). Run as `.venv/bin/python -m bench.einvoice [--seconds S]`.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from lxml import etree
 from pypdf import PdfReader
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from docproc.formats.einvoice import judge, read_einvoice
 from docproc.models import Invoice
