@@ -127,7 +127,7 @@ def show_rows(console: Console, customer_id: str, invoice_id: str) -> None:
     tables = {}
     for table in (invoices, invoice_items):
         query = table.select().where(
-            table.c.customer_id == customer_id, table.c.invoice_id == invoice_id
+            table.c.issuer_key == customer_id, table.c.invoice_id == invoice_id
         )
         tables[table.name] = pd.read_sql_query(query, engine, coerce_float=False).fillna("")
     head = Table("column", "value", title="invoices (1 row)")
