@@ -84,8 +84,8 @@ def _validate(doc: ParsedDocument) -> Invoice | Rejection:
         if raw and not is_id(raw):
             problems.add(
                 Reason.BAD_ID,
-                f"{FIELD_LABELS[name]} {raw[:70]!r} {id_problem(raw)} (an id is 1 to 64 "
-                "printable ASCII characters, not only dots)",
+                f"{FIELD_LABELS[name]} {raw[:70]!r} {id_problem(raw)}: an id must be 1 to 64 "
+                "characters of printable ASCII and not only dots",
             )
     raw_amount, raw_total = fields.get("amount", "").strip(), fields.get("total", "").strip()
     amount = _money(problems, raw_amount, "Amount") if raw_amount else None
