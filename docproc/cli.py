@@ -26,7 +26,7 @@ EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    errors.print(f"[bold red]error:[/] {message}")
+    errors.print(f"[bold red]error:[/] {message}", soft_wrap=True)  # one line, however long
     raise typer.Exit(code)
 
 
@@ -80,16 +80,12 @@ def init_db() -> None:
         fail(f"cannot reach {where}: {exc}", 1)
     rows = ", ".join(f"{n} {name}" for name, n in done.rows.items())
     if done.before is None:
-        console.print(f"created the tables at schema version {done.after} in {where}")
+        what = f"created at schema version {done.after}"
     elif done.changed:
-        console.print(
-            f"upgraded the tables from schema version {done.before} to {done.after} in "
-            f"{where}; rows kept: {rows}"
-        )
+        what = f"upgraded from schema version {done.before} to {done.after}, rows kept: {rows}"
     else:
-        console.print(
-            f"the tables are at schema version {done.after} in {where}: nothing to do ({rows})"
-        )
+        what = f"already at schema version {done.after}, nothing to do ({rows})"
+    console.print(f"tables {', '.join(done.rows)} ready in {where}: {what}", soft_wrap=True)
 
 
 @app.command()
