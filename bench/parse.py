@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from docproc.formats import read as parse  # the pipeline's door: format recognition, then reader
 from docproc.models import Invoice
-from docproc.parser import parse
 from docproc.validator import validate
 
 SEED = 20180331

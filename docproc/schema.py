@@ -28,6 +28,8 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeEngine
 
+from docproc.errors import DocprocError
+
 metadata = MetaData()
 
 MYSQL_OPTIONS: dict[str, Any] = {"mysql_charset": "utf8mb4", "mysql_engine": "InnoDB"}
@@ -170,15 +172,25 @@ def create_all(engine: Engine) -> None:
     """Create missing tables; existing ones are left as they are, so running it twice is safe.
 
     A database created from nothing here is stamped with the current migration, so that
-    `init-db` later knows it needs nothing.
+    `init-db` later knows it needs nothing; tables of an earlier version are refused
+    in one line, since writing to them would fail on every document.
     """
     from docproc import migrations
 
     with engine.begin() as conn:
         fresh = not has_tables(conn)
+        if not fresh and (found := migrations.current(conn)) != (head := migrations.head()):
+            raise SchemaOutdated(
+                f"the tables are at schema version {found}, this docproc needs {head}: "
+                "run `python -m docproc init-db` to upgrade them in place"
+            )
         metadata.create_all(conn, checkfirst=True)
         if fresh:
             migrations.stamp_head(conn)
+
+
+class SchemaOutdated(DocprocError):
+    """The database holds tables of an earlier schema version than this code writes."""
 
 
 def has_tables(conn: Connection) -> bool:

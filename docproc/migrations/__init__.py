@@ -7,6 +7,7 @@ configuration is built here, in code: no alembic.ini to find or to keep in step.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
@@ -39,7 +40,9 @@ def config(conn: Connection | None = None) -> Config:
     return cfg
 
 
+@lru_cache(maxsize=1)
 def head() -> str:
+    """The current revision, as this code's tables are."""
     revision = ScriptDirectory.from_config(config()).get_current_head()
     assert revision is not None
     return revision

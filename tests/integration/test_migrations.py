@@ -306,3 +306,11 @@ def test_init_db_takes_mysql_urls_as_pymysql(url: str) -> None:
     assert done.returncode == 0, done.stderr
     assert "PyMySQL" in done.stderr
     assert "Traceback" not in done.stderr and "MySQLdb" not in done.stderr
+
+
+def test_first_use_refuses_old_tables_in_one_line(engine: Engine) -> None:
+    make_v1(engine)
+    with pytest.raises(schema.SchemaOutdated, match=r"schema version v1.*docproc init-db"):
+        schema.create_all(engine)
+    migrations.upgrade(engine)
+    schema.create_all(engine)  # current now: nothing to say
