@@ -18,10 +18,15 @@ _NOT_YET = {
     "format v1 is read",
     Kind.JSON: "a JSON document: no invoice format of SPEC section 2 is written in JSON",
 }
+# First bytes after which `container` could say anything but text: '%' (PDF), '<', '{',
+# '[', a blank or NUL, and the first byte of each BOM. Any other byte is text-v1 at once.
+_MAYBE_NOT_TEXT = frozenset(b"%<{[ \t\r\n\x00\xef\xff\xfe")
 
 
 def read(data: bytes) -> ParsedDocument:
     """The document's syntax, whatever the bytes; never raises (a bad document is a result)."""
+    if data and data[0] not in _MAYBE_NOT_TEXT:  # the hot path of text-v1
+        return parser.parse(data)
     kind = container(data)
     if kind is Kind.TEXT:
         return parser.parse(data)

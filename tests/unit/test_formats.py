@@ -114,3 +114,15 @@ def test_a_driver_docproc_lacks_is_refused_in_one_line() -> None:
     with pytest.raises(ValueError, match=r"driver 'mysqldb'.*mysql\+pymysql://") as exc:
         Settings(database_url="mysql+mysqldb://u:pw@h/db")  # type: ignore[arg-type]
     assert "Traceback" not in str(exc.value)
+
+
+@pytest.mark.parametrize("first", range(256))
+def test_the_fast_path_agrees_with_the_sniffing(first: int) -> None:
+    """`read` skips `container` for most first bytes: it must decide as `container` does."""
+    from docproc.formats.sniff import Kind, container
+
+    for rest in (b"", b"PDF-1.7", b" <x/>", b"\x00<\x00x", b"\xbb\xbf{}", b"abc"):
+        data = bytes([first]) + rest
+        doc = formats.read(data)
+        unsupported = Reason.UNSUPPORTED_FORMAT in {p.reason for p in doc.problems}
+        assert unsupported == (container(data) is not Kind.TEXT), data
