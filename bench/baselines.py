@@ -117,8 +117,17 @@ def _insert_invoice(
     conn: Connection, invoice: Invoice, ref: ObjectRef, data: bytes, at: datetime
 ) -> dict[str, str]:
     """The invoice's rows, one autocommitted statement per table; returns its key columns."""
-    owner = {"customer_id": invoice.customer_id, "invoice_id": invoice.invoice_id}
+    owner = {"issuer_key": invoice.issuer_key, "invoice_id": invoice.invoice_id}
     row: dict[str, Any] = owner | {
+        "customer_id": invoice.customer_id,
+        "document_type": str(invoice.document_type),
+        "format": str(invoice.format),
+        "allowance_total": invoice.allowance_total,
+        "charge_total": invoice.charge_total,
+        "net_total": invoice.net_total,
+        "prepaid": invoice.prepaid,
+        "rounding": invoice.rounding,
+        "payable": invoice.payable,
         "invoice_date": invoice.invoice_date,
         "seller": invoice.seller,
         "buyer": invoice.buyer,
@@ -142,7 +151,8 @@ def _insert_invoice(
     if items:
         conn.execute(invoice_items.insert(), items)
     taxes: list[dict[str, Any]] = [
-        owner | {"kind": t.kind, "amount": t.amount} for t in invoice.taxes
+        owner | {"entry_no": n, "kind": t.kind, "amount": t.amount}
+        for n, t in enumerate(invoice.taxes, start=1)
     ]
     if taxes:
         conn.execute(invoice_taxes.insert(), taxes)
@@ -181,7 +191,7 @@ def plain_script(
                 if isinstance(result, Invoice):
                     owner = _insert_invoice(conn, result, ref, data, at)
                     conn.execute(documents.insert(), doc | owner | {"status": "loaded"})
-                    out_key = csv_key(export_prefix, result.customer_id, result.invoice_id)
+                    out_key = csv_key(export_prefix, result.issuer_key, result.invoice_id)
                     body, content_type = invoice_csv(result), CSV_CONTENT_TYPE
                 else:
                     reasons = ",".join(result.reasons)

@@ -12,8 +12,8 @@ import random
 import time
 from decimal import Decimal
 
+from docproc.formats import read as parse  # the pipeline's door: format recognition, then reader
 from docproc.models import Invoice
-from docproc.parser import parse
 from docproc.validator import validate
 
 SEED = 20180331

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
@@ -25,7 +26,7 @@ EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    errors.print(f"[bold red]error:[/] {message}")
+    errors.print(f"[bold red]error:[/] {message}", soft_wrap=True)  # one line, however long
     raise typer.Exit(code)
 
 
@@ -55,24 +56,36 @@ def print_outcome(outcome: Outcome) -> None:
 
 @app.command("init-db")
 def init_db() -> None:
-    """Create docproc's tables in DOCPROC_DATABASE_URL; tables that exist are left alone."""
+    """Create docproc's tables in DOCPROC_DATABASE_URL, or upgrade them in place, rows kept.
+
+    A database already at the current schema version is left alone.
+    """
     from sqlalchemy.exc import SQLAlchemyError
 
-    from docproc import schema
+    from docproc import migrations
     from docproc.loader import make_engine
     from docproc.settings import get_settings
 
     load_settings()
-    url = get_settings().database_url.get_secret_value()
-    engine = make_engine(url)
+    engine = make_engine(get_settings().database_url.get_secret_value())
+    where = engine.url.render_as_string(hide_password=True)
     try:
-        schema.create_all(engine)
+        done = migrations.upgrade(engine)
     except SQLAlchemyError as exc:
-        fail(f"cannot create the tables: {getattr(exc, 'orig', None) or exc}", 1)
-    console.print(
-        f"tables {', '.join(schema.metadata.tables)} ready in "
-        f"{engine.url.render_as_string(hide_password=True)}"
-    )
+        fail(
+            f"cannot create or upgrade the tables in {where}: {getattr(exc, 'orig', None) or exc}",
+            1,
+        )
+    except ImportError as exc:
+        fail(f"cannot reach {where}: {exc}", 1)
+    rows = ", ".join(f"{n} {name}" for name, n in done.rows.items())
+    if done.before is None:
+        what = f"created at schema version {done.after}"
+    elif done.changed:
+        what = f"upgraded from schema version {done.before} to {done.after}, rows kept: {rows}"
+    else:
+        what = f"already at schema version {done.after}, nothing to do ({rows})"
+    console.print(f"tables {', '.join(done.rows)} ready in {where}: {what}", soft_wrap=True)
 
 
 @app.command()
@@ -123,7 +136,9 @@ def run_process(bucket: str, key: str, *, force: bool = False) -> Outcome:
     result = state.result(raise_on_failure=False)
     if isinstance(result, Outcome):
         return result
-    return Outcome("failed", f"s3://{bucket}/{key}", f"{type(result).__name__}: {result}")
+    from docproc.models import Status
+
+    return Outcome(Status.FAILED, f"s3://{bucket}/{key}", f"{type(result).__name__}: {result}")
 
 
 @app.command()
@@ -224,6 +239,41 @@ def print_summary(summary: Summary) -> None:
         console.print(reasons)
     for uri, error in summary.failures:
         console.print(f"[red]failed[/] {uri}: {error}")
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="Local documents, in any format.")],
+    as_json: Annotated[bool, typer.Option("--json", help="JSON for scripts.")] = False,
+) -> None:
+    """Read and validate local files as the pipeline would, with no S3, database or Prefect.
+
+    Prints each file's format, the values it would load and every reason it would be
+    rejected for. Exit status: 0 all valid, 1 any rejected, 2 a file that cannot be read.
+    """
+    import json
+
+    from docproc.inspection import check, render
+    from docproc.settings import get_settings
+
+    load_settings()
+    limit = get_settings().max_document_bytes
+    reports = []
+    for path in files:
+        if not path.is_file():
+            fail(f"{path}: {'not a file' if path.exists() else 'no such file'}")
+        try:
+            size = path.stat().st_size
+            data = path.read_bytes() if size <= limit else None
+        except OSError as exc:
+            fail(f"cannot read {path}: {exc.strerror or exc}")
+        reports.append(check(str(path), data, size, limit))
+    if as_json:
+        typer.echo(json.dumps([r.as_json() for r in reports], indent=2, ensure_ascii=False))
+    else:
+        for report in reports:
+            render(report, console)
+    raise typer.Exit(EXIT_OK if all(r.accepted for r in reports) else EXIT_REJECTED)
 
 
 @app.command()

@@ -27,11 +27,17 @@ WORK_DIR = Path(".docproc")
 def run_demo(console: Console, timeout: float = 180.0) -> int:
     """0 when the sample arrived as rows and a CSV, 1 otherwise."""
     from deployments.local_server import local_prefect_server
-    from docproc import export, loader, provision
+    from docproc import export, loader, migrations, provision
     from docproc.models import ObjectRef
     from tasks import resources
 
     WORK_DIR.mkdir(exist_ok=True)
+    # The database outlives a demo: one made by an earlier release is upgraded first.
+    upgraded = migrations.upgrade(
+        loader.make_engine(resources.settings().database_url.get_secret_value())
+    )
+    if upgraded.before is not None and upgraded.changed:
+        console.print(f"upgraded the database to schema version {upgraded.after}")
     with ExitStack() as stack:
         console.print("[bold]1/5[/] starting the S3/SNS emulator (moto server) ...")
         endpoint = stack.enter_context(moto_server())
@@ -127,7 +133,7 @@ def show_rows(console: Console, customer_id: str, invoice_id: str) -> None:
     tables = {}
     for table in (invoices, invoice_items):
         query = table.select().where(
-            table.c.customer_id == customer_id, table.c.invoice_id == invoice_id
+            table.c.issuer_key == customer_id, table.c.invoice_id == invoice_id
         )
         tables[table.name] = pd.read_sql_query(query, engine, coerce_float=False).fillna("")
     head = Table("column", "value", title="invoices (1 row)")

@@ -8,8 +8,10 @@ import json
 from datetime import datetime
 from decimal import Decimal
 
-from docproc.models import Invoice, ObjectRef, Rejection
+from docproc.ids import path_segment
+from docproc.models import Invoice, Item, ObjectRef, Rejection
 
+# v1's columns first, unchanged, then v2's (SPEC section 5): a v1 reader keeps working.
 CSV_COLUMNS = (
     "customer_id",
     "invoice_id",
@@ -25,6 +27,25 @@ CSV_COLUMNS = (
     "description",
     "item_amount",
     "item_tax",
+    "issuer_key",
+    "document_type",
+    "type_code",
+    "format",
+    "seller_tax_id",
+    "buyer_tax_id",
+    "due_date",
+    "allowance_total",
+    "charge_total",
+    "net_total",
+    "prepaid",
+    "rounding",
+    "payable",
+    "line_id",
+    "item_quantity",
+    "item_unit_code",
+    "item_unit_price",
+    "item_tax_category",
+    "item_tax_rate",
 )
 CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
 REPORT_CONTENT_TYPE = "application/json"
@@ -32,8 +53,10 @@ REPORT_CONTENT_TYPE = "application/json"
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def csv_key(prefix: str, customer_id: str, invoice_id: str) -> str:
-    return f"{prefix}{customer_id}/{invoice_id}.csv"
+def csv_key(prefix: str, issuer_key: str, invoice_id: str) -> str:
+    """`{prefix}{issuer_key}/{invoice_id}.csv`, each id one percent-encoded segment: a v1
+    id keeps its key, and `INV/18-19/0001` stays in its folder."""
+    return f"{prefix}{path_segment(issuer_key)}/{path_segment(invoice_id)}.csv"
 
 
 def report_key(prefix: str, source_key: str) -> str:
@@ -51,6 +74,31 @@ def _money(value: Decimal | None) -> str:
     return "" if value is None else f"{value:.2f}"
 
 
+def _number(value: Decimal | None) -> str:
+    """Quantities, prices and rates keep the decimals written, never an exponent."""
+    return "" if value is None else format(value, "f")
+
+
+def _item_cells(item: Item) -> list[str]:
+    return [
+        str(item.line_no),
+        _text(item.description),
+        _money(item.amount),
+        _money(item.tax),
+    ]
+
+
+def _item_v2_cells(item: Item) -> list[str]:
+    return [
+        _text(item.line_id),
+        _number(item.quantity),
+        _text(item.unit_code),
+        _number(item.unit_price),
+        _text(item.tax_category),
+        _number(item.tax_rate),
+    ]
+
+
 def invoice_csv(invoice: Invoice) -> bytes:
     """One row per item (one with empty item cells when there are none), RFC 4180 quoting."""
     head = [
@@ -65,21 +113,28 @@ def invoice_csv(invoice: Invoice) -> bytes:
         _money(invoice.total),
         _text(invoice.total_in_words),
     ]
+    head_v2 = [
+        _text(invoice.issuer_key),
+        str(invoice.document_type),
+        _text(invoice.type_code),
+        str(invoice.format),
+        _text(invoice.seller_tax_id),
+        _text(invoice.buyer_tax_id),
+        invoice.due_date.isoformat() if invoice.due_date else "",
+        _money(invoice.allowance_total),
+        _money(invoice.charge_total),
+        _money(invoice.net_total),
+        _money(invoice.prepaid),
+        _money(invoice.rounding),
+        _money(invoice.payable),
+    ]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     writer.writerow(CSV_COLUMNS)
     for item in invoice.items:
-        writer.writerow(
-            [
-                *head,
-                str(item.line_no),
-                _text(item.description),
-                _money(item.amount),
-                _money(item.tax),
-            ]
-        )
+        writer.writerow([*head, *_item_cells(item), *head_v2, *_item_v2_cells(item)])
     if not invoice.items:
-        writer.writerow([*head, "", "", "", ""])
+        writer.writerow([*head, "", "", "", "", *head_v2, "", "", "", "", "", ""])
     return out.getvalue().encode("utf-8")
 
 
@@ -91,6 +146,7 @@ def rejection_report(
         "bucket": ref.bucket,
         "key": ref.key,
         "etag": ref.etag,
+        "format": str(rejection.format),
         "reasons": [str(r) for r in rejection.reasons],
         "details": list(rejection.details),
         "flow_run_id": flow_run_id,
@@ -111,13 +167,16 @@ def invoice_markdown(invoice: Invoice, source_uri: str, csv_uri: str) -> str:
         "",
         "| field | value |",
         "|---|---|",
-        f"| customer | {_cell(invoice.customer_id)} |",
+        f"| issuer | {_cell(invoice.issuer_key)} |",
+        f"| customer | {_cell(invoice.customer_id or '')} |",
+        f"| format | {invoice.format} ({invoice.document_type}) |",
         f"| date | {invoice.invoice_date.isoformat()} |",
         f"| seller | {_cell(invoice.seller)} |",
         f"| buyer | {_cell(invoice.buyer)} |",
         f"| amount | {_money(invoice.amount)} {invoice.currency or ''} |",
         f"| tax | {_money(invoice.tax_total)} |",
         f"| total | **{_money(invoice.total)}** |",
+        f"| payable | {_money(invoice.payable)} |",
         f"| source | `{source_uri}` |",
         f"| CSV | `{csv_uri}` |",
     ]
@@ -126,6 +185,13 @@ def invoice_markdown(invoice: Invoice, source_uri: str, csv_uri: str) -> str:
         lines += [
             f"| {i.line_no} | {_cell(i.description)} | {_money(i.amount)} | {_money(i.tax)} |"
             for i in invoice.items
+        ]
+    if invoice.taxes:
+        lines += ["", "| tax | category | rate | taxable | amount |", "|---|---|---:|---:|---:|"]
+        lines += [
+            f"| {_cell(t.kind)} | {_cell(t.category or '')} | {_number(t.rate)} "
+            f"| {_money(t.taxable_amount)} | {_money(t.amount)} |"
+            for t in invoice.taxes
         ]
     return "\n".join(lines) + "\n"
 

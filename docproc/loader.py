@@ -18,19 +18,17 @@ from sqlalchemy import Connection, Engine, Table, create_engine, delete, select,
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import make_url
 
-from docproc.models import FetchedObject, Invoice, ObjectRef, Rejection
+from docproc.models import FetchedObject, Format, Invoice, ObjectRef, Rejection, Status
 from docproc.schema import documents, invoice_items, invoice_taxes, invoices
-
-LOADED = "loaded"
-REJECTED = "rejected"
 
 
 @dataclass(frozen=True)
 class DocumentRecord:
     """What the `documents` table knows about one object version."""
 
-    status: str
+    status: Status
     reasons: tuple[str, ...]
+    issuer_key: str | None
     customer_id: str | None
     invoice_id: str | None
     flow_run_id: str | None
@@ -78,10 +76,10 @@ def _key_sha256(key: str) -> str:
 
 def _document_row(
     ref: ObjectRef,
-    status: str,
+    status: Status,
+    fmt: Format,
     reasons: Iterable[str],
-    customer_id: str | None,
-    invoice_id: str | None,
+    ids: Invoice | Rejection,
     flow_run_id: str | None,
     at: datetime,
 ) -> dict[str, Any]:
@@ -90,10 +88,12 @@ def _document_row(
         "object_key": ref.key,
         "object_key_sha256": _key_sha256(ref.key),
         "etag": ref.etag or "",
-        "status": status,
+        "format": str(fmt),
+        "status": str(status),
         "reasons": ",".join(reasons) or None,
-        "customer_id": customer_id,
-        "invoice_id": invoice_id,
+        "issuer_key": ids.issuer_key,
+        "customer_id": ids.customer_id,
+        "invoice_id": ids.invoice_id,
         "flow_run_id": flow_run_id,
         "processed_at": at,
     }
@@ -102,7 +102,7 @@ def _document_row(
 def record(
     engine: Engine,
     loaded: Sequence[tuple[Invoice, FetchedObject]] = (),
-    rejected: Sequence[tuple[ObjectRef, Rejection, dict[str, str]]] = (),
+    rejected: Sequence[tuple[ObjectRef, Rejection]] = (),
     flow_run_id: str | None = None,
 ) -> None:
     """Write a batch of outcomes in one transaction, with bulk statements.
@@ -111,25 +111,19 @@ def record(
     version gets its `documents` row, the mark that it is done. When a batch names
     one invoice twice, the later document wins, as it would one after the other.
     A rejection leaves an invoice loaded earlier from another document as it was;
-    `ids` names the rejected document's invoice when it could be read.
+    its row names the rejected document's ids when they could be read.
     """
     if not loaded and not rejected:
         return
     at = now()
     doc_rows = [
-        _document_row(obj.ref, LOADED, (), inv.customer_id, inv.invoice_id, flow_run_id, at)
+        _document_row(obj.ref, Status.LOADED, inv.format, (), inv, flow_run_id, at)
         for inv, obj in loaded
     ] + [
         _document_row(
-            ref,
-            REJECTED,
-            rejection.reasons,
-            _id_or_none(ids.get("customer_id")),
-            _id_or_none(ids.get("invoice_id")),
-            flow_run_id,
-            at,
+            ref, Status.REJECTED, rejection.format, rejection.reasons, rejection, flow_run_id, at
         )
-        for ref, rejection, ids in rejected
+        for ref, rejection in rejected
     ]
     with engine.begin() as conn:
         _write_invoices(conn, loaded, at)
@@ -139,24 +133,38 @@ def record(
 def _write_invoices(
     conn: Connection, batch: Sequence[tuple[Invoice, FetchedObject]], at: datetime
 ) -> None:
-    latest = {(inv.customer_id, inv.invoice_id): (inv, obj) for inv, obj in batch}
+    latest = {(inv.issuer_key, inv.invoice_id): (inv, obj) for inv, obj in batch}
     if not latest:
         return
     invoice_rows: list[dict[str, Any]] = []
     item_rows: list[dict[str, Any]] = []
     tax_rows: list[dict[str, Any]] = []
-    for (customer_id, invoice_id), (inv, obj) in latest.items():
-        owner = {"customer_id": customer_id, "invoice_id": invoice_id}
+    for (issuer_key, invoice_id), (inv, obj) in latest.items():
+        owner = {"issuer_key": issuer_key, "invoice_id": invoice_id}
         invoice_rows.append(
             owner
             | {
+                "customer_id": inv.customer_id,
+                "document_type": str(inv.document_type),
+                "type_code": inv.type_code,
+                "format": str(inv.format),
+                "profile": inv.profile,
                 "invoice_date": inv.invoice_date,
+                "due_date": inv.due_date,
                 "seller": inv.seller,
+                "seller_tax_id": inv.seller_tax_id,
                 "buyer": inv.buyer,
+                "buyer_tax_id": inv.buyer_tax_id,
                 "currency": inv.currency,
                 "amount": inv.amount,
+                "allowance_total": inv.allowance_total,
+                "charge_total": inv.charge_total,
+                "net_total": inv.net_total,
                 "tax_total": inv.tax_total,
                 "total": inv.total,
+                "prepaid": inv.prepaid,
+                "rounding": inv.rounding,
+                "payable": inv.payable,
                 "total_in_words": inv.total_in_words,
                 "source_bucket": obj.ref.bucket,
                 "source_key": obj.ref.key,
@@ -167,14 +175,36 @@ def _write_invoices(
         )
         item_rows += [
             owner
-            | {"line_no": i.line_no, "description": i.description, "amount": i.amount, "tax": i.tax}
+            | {
+                "line_no": i.line_no,
+                "line_id": i.line_id,
+                "description": i.description,
+                "quantity": i.quantity,
+                "unit_code": i.unit_code,
+                "unit_price": i.unit_price,
+                "amount": i.amount,
+                "tax": i.tax,
+                "tax_category": i.tax_category,
+                "tax_rate": i.tax_rate,
+            }
             for i in inv.items
         ]
-        tax_rows += [owner | {"kind": t.kind, "amount": t.amount} for t in inv.taxes]
+        tax_rows += [
+            owner
+            | {
+                "entry_no": n,
+                "kind": t.kind,
+                "category": t.category,
+                "rate": t.rate,
+                "taxable_amount": t.taxable_amount,
+                "amount": t.amount,
+            }
+            for n, t in enumerate(inv.taxes, start=1)
+        ]
     _upsert(conn, invoices, invoice_rows)
     keys = list(latest)
     for child in (invoice_items, invoice_taxes):
-        owner_key = tuple_(child.c.customer_id, child.c.invoice_id)
+        owner_key = tuple_(child.c.issuer_key, child.c.invoice_id)
         conn.execute(delete(child).where(owner_key.in_(keys)))
     if item_rows:
         conn.execute(invoice_items.insert(), item_rows)
@@ -182,18 +212,12 @@ def _write_invoices(
         conn.execute(invoice_taxes.insert(), tax_rows)
 
 
-def _id_or_none(value: str | None) -> str | None:
-    """Keep an id for the record only when the column can hold it as it is."""
-    if value and len(value) <= 64 and value.isascii():
-        return value
-    return None
-
-
 def find_document(engine: Engine, ref: ObjectRef) -> DocumentRecord | None:
     """What was recorded for this object version, if anything."""
     stmt = select(
         documents.c.status,
         documents.c.reasons,
+        documents.c.issuer_key,
         documents.c.customer_id,
         documents.c.invoice_id,
         documents.c.flow_run_id,
@@ -207,7 +231,14 @@ def find_document(engine: Engine, ref: ObjectRef) -> DocumentRecord | None:
     if row is None:
         return None
     reasons = tuple(row.reasons.split(",")) if row.reasons else ()
-    return DocumentRecord(row.status, reasons, row.customer_id, row.invoice_id, row.flow_run_id)
+    return DocumentRecord(
+        Status(row.status),
+        reasons,
+        row.issuer_key,
+        row.customer_id,
+        row.invoice_id,
+        row.flow_run_id,
+    )
 
 
 def known_versions(engine: Engine, refs: Sequence[ObjectRef]) -> set[ObjectRef]:

@@ -48,6 +48,16 @@ class DocumentType(StrEnum):
     CREDIT_NOTE = "credit_note"
 
 
+class Status(StrEnum):
+    """What happened to one object version; the first three are `documents.status` (SPEC 4)."""
+
+    LOADED = "loaded"
+    REJECTED = "rejected"
+    DUPLICATE = "duplicate"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
 REASON_ORDER: dict[Reason, int] = {r: i for i, r in enumerate(Reason)}
 
 
@@ -106,7 +116,8 @@ class ParsedDocument:
 
     `fields` maps canonical names (see `parser.FIELD_NAMES`) to raw values;
     `problems` holds what was already wrong while reading (not_text,
-    empty_document, duplicate_field, unreadable item lines).
+    empty_document, duplicate_field, unreadable item lines, unsupported_format).
+    `format` is the syntax it was read as (SPEC section 2).
     """
 
     fields: dict[str, str] = field(default_factory=dict)
@@ -114,6 +125,7 @@ class ParsedDocument:
     items: tuple[RawItem, ...] = ()
     currency: str | None = None
     problems: tuple[Problem, ...] = ()
+    format: Format = Format.TEXT_V1
 
 
 @dataclass(frozen=True)
@@ -189,9 +201,17 @@ class Invoice:
 
 @dataclass(frozen=True)
 class Rejection:
-    """A document that failed: every reason that applies, each with its detail."""
+    """A document that failed: every reason that applies, each with its detail.
+
+    `format` is the syntax it was read as; the ids are those read from it, kept only
+    where they pass the id rule (they go into `documents` and the report).
+    """
 
     problems: tuple[Problem, ...]
+    format: Format = Format.UNKNOWN
+    issuer_key: str | None = None
+    customer_id: str | None = None
+    invoice_id: str | None = None
 
     @property
     def reasons(self) -> tuple[Reason, ...]:
@@ -207,7 +227,7 @@ class Rejection:
 class Outcome:
     """What happened to one object: what the CLI prints and the flow run returns."""
 
-    status: str  # loaded | rejected | skipped | failed
+    status: Status
     uri: str
     message: str
     reasons: tuple[str, ...] = ()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from pathlib import Path
 
@@ -11,6 +12,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 DEFAULT_SQLITE = Path(".docproc") / "docproc.db"
+MYSQL_DRIVER = "pymysql"
+
+log = logging.getLogger("docproc.settings")
 
 
 class Settings(BaseSettings):
@@ -26,7 +30,7 @@ class Settings(BaseSettings):
     target_bucket: str = "docproc-target"
     export_prefix: str = ""
     reject_prefix: str = "rejected/"
-    max_document_bytes: int = Field(default=1_048_576, gt=0)
+    max_document_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     aws_credentials_block: str | None = None
     # boto3 retries throttling, 5xx and dropped connections itself ("standard" mode);
     # what survives these attempts is retried by the Prefect task with backoff.
@@ -50,8 +54,27 @@ class Settings(BaseSettings):
                 "DOCPROC_DATABASE_URL is not a SQLAlchemy URL "
                 "(expected e.g. mysql+pymysql://user:pw@host:3306/db)"
             ) from None
-        if url.get_backend_name() not in {"mysql", "mariadb", "sqlite"}:
+        backend = url.get_backend_name()
+        if backend not in {"mysql", "mariadb", "sqlite"}:
             raise ValueError("DOCPROC_DATABASE_URL must name MySQL/MariaDB or SQLite")
+        if backend == "sqlite":
+            return value
+        # `mysql://`, as most MySQL guides print it, means MySQLdb to SQLAlchemy, which
+        # docproc does not ship: PyMySQL is the driver it has.
+        driver = url.get_driver_name()
+        if "+" not in url.drivername:
+            url = url.set(drivername=f"{backend}+{MYSQL_DRIVER}")
+            log.warning(
+                "DOCPROC_DATABASE_URL names no driver: using PyMySQL (%s+%s://)",
+                backend,
+                MYSQL_DRIVER,
+            )
+            return SecretStr(url.render_as_string(hide_password=False))
+        if driver != MYSQL_DRIVER:
+            raise ValueError(
+                f"DOCPROC_DATABASE_URL names the driver {driver!r}, which docproc does not "
+                f"ship: use {backend}+{MYSQL_DRIVER}://user:pw@host:3306/db"
+            )
         return value
 
     @property

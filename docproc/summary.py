@@ -6,7 +6,9 @@ import heapq
 from collections import Counter
 from dataclasses import dataclass, field
 
-STATUSES = ("loaded", "rejected", "skipped", "failed")
+from docproc.models import Status
+
+STATUSES = tuple(Status)
 KEEP_SLOWEST = 10
 KEEP_FAILURES = 50
 
@@ -33,14 +35,14 @@ class Summary:
     def add(
         self,
         uri: str,
-        status: str,
+        status: Status,
         reasons: tuple[str, ...] = (),
         seconds: float = 0.0,
         error: str | None = None,
     ) -> None:
         self.statuses[status] += 1
         self.reasons.update(reasons)
-        if status != "skipped":
+        if status != Status.SKIPPED:
             entry = (seconds, uri)
             if len(self.slowest) < KEEP_SLOWEST:
                 heapq.heappush(self.slowest, entry)
@@ -52,7 +54,7 @@ class Summary:
     def skip(self, count: int) -> None:
         """Versions already done, known from the listing alone."""
         if count:
-            self.statuses["skipped"] += count
+            self.statuses[Status.SKIPPED] += count
 
     def merge(self, other: Summary) -> None:
         """Fold in a part done elsewhere (a child run of a fanned-out backfill)."""
@@ -67,7 +69,7 @@ class Summary:
     @property
     def ok(self) -> bool:
         """The exit status rule: nothing rejected, nothing failed."""
-        return self.statuses["rejected"] == 0 and self.statuses["failed"] == 0
+        return self.statuses[Status.REJECTED] == 0 and self.statuses[Status.FAILED] == 0
 
     def markdown(self, title: str) -> str:
         lines = [

@@ -10,19 +10,32 @@ only that code, since nothing in it could be read.
 from __future__ import annotations
 
 import logging
-import re
 from decimal import Context, Decimal, localcontext
 
 from docproc.dates import parse_date
-from docproc.models import Invoice, Item, ParsedDocument, Problem, Reason, Rejection, Tax
+from docproc.ids import id_problem, is_id
+from docproc.models import (
+    Format,
+    Invoice,
+    Item,
+    ParsedDocument,
+    Problem,
+    Reason,
+    Rejection,
+    Tax,
+)
 from docproc.money import parse_money
 from docproc.parser import FIELD_LABELS, ProblemLog
 from docproc.words import words_to_int
 
 _REQUIRED = ("customer_id", "invoice_id", "date", "seller", "buyer", "amount", "total")
-_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _ZERO = Decimal("0.00")
-_UNREADABLE = (Reason.TOO_LARGE, Reason.NOT_TEXT, Reason.EMPTY_DOCUMENT)
+_UNREADABLE = (
+    Reason.TOO_LARGE,
+    Reason.NOT_TEXT,
+    Reason.EMPTY_DOCUMENT,
+    Reason.UNSUPPORTED_FORMAT,
+)
 # Sums stay exact whatever decimal context the caller has set: a million items of
 # 13 integer digits need 21 digits.
 _CONTEXT = Context(prec=40)
@@ -38,7 +51,8 @@ def oversized(size: int, limit: int) -> ParsedDocument:
                 f"the document has {size} bytes, more than the limit of {limit} "
                 "(DOCPROC_MAX_DOCUMENT_BYTES)",
             ),
-        )
+        ),
+        format=Format.UNKNOWN,
     )
 
 
@@ -50,8 +64,8 @@ def validate(doc: ParsedDocument) -> Invoice | Rejection:
     except Exception as exc:  # a bug must not stop the pipeline: reject the document instead
         # ... but it is a bug: say so where people and tests look.
         logging.getLogger(__name__).exception("validate() caught %r; the document is rejected", exc)
-        return Rejection(
-            (Problem(Reason.BAD_NUMBER, f"the document could not be validated ({exc!r})"),)
+        return _rejection(
+            doc, (Problem(Reason.BAD_NUMBER, f"the document could not be validated ({exc!r})"),)
         )
 
 
@@ -59,7 +73,7 @@ def _validate(doc: ParsedDocument) -> Invoice | Rejection:
     """One pass over the values, everything in locals: this is on the hot path."""
     problems = ProblemLog(doc.problems)
     if problems and any(reason in problems for reason in _UNREADABLE):
-        return Rejection(problems.result())
+        return _rejection(doc, problems.result())
     # An item line the parser could not read leaves the item sums unknown, as a bad number does.
     items_sum: Decimal | None = None if Reason.BAD_NUMBER in problems else _ZERO
     taxes_sum: Decimal | None = items_sum
@@ -67,13 +81,14 @@ def _validate(doc: ParsedDocument) -> Invoice | Rejection:
     for name in _REQUIRED:
         if not fields.get(name, "").strip():
             problems.add(Reason.MISSING_FIELD, f"{FIELD_LABELS[name]} is missing or blank")
+    # A v1 document's Customer-ID is its issuer_key (SPEC 2.1), so both ids follow the rule.
     for name in ("customer_id", "invoice_id"):
         raw = fields.get(name, "").strip()
-        if raw and (_ID_RE.fullmatch(raw) is None or not raw.strip(".")):
+        if raw and not is_id(raw):
             problems.add(
                 Reason.BAD_ID,
-                f"{FIELD_LABELS[name]} {raw[:70]!r} must be 1 to 64 characters of "
-                "A-Z a-z 0-9 . _ - and not only dots",
+                f"{FIELD_LABELS[name]} {raw[:70]!r} {id_problem(raw)}: an id must be 1 to 64 "
+                "characters of printable ASCII and not only dots",
             )
     raw_amount, raw_total = fields.get("amount", "").strip(), fields.get("total", "").strip()
     amount = _money(problems, raw_amount, "Amount") if raw_amount else None
@@ -136,12 +151,13 @@ def _validate(doc: ParsedDocument) -> Invoice | Rejection:
             )
 
     if problems:
-        return Rejection(problems.result())
+        return _rejection(doc, problems.result())
     # No problem means that every value was read; these only tell the type checker.
     assert amount is not None and total is not None and tax_total is not None
     assert invoice_date is not None
+    customer_id = fields["customer_id"].strip()
     return Invoice(
-        customer_id=fields["customer_id"].strip(),
+        customer_id=customer_id,
         invoice_id=fields["invoice_id"].strip(),
         invoice_date=invoice_date,
         seller=fields["seller"].strip(),
@@ -153,6 +169,25 @@ def _validate(doc: ParsedDocument) -> Invoice | Rejection:
         total_in_words=in_words,
         items=tuple(items),
         taxes=tuple(Tax(kind, value) for kind, value in per_kind.items()),
+        issuer_key=customer_id,
+        format=Format.TEXT_V1,
+        net_total=amount,
+        payable=total,
+    )
+
+
+def _rejection(doc: ParsedDocument, problems: tuple[Problem, ...]) -> Rejection:
+    """The rejection, with the format and the ids that could be read (SPEC 2.1: a v1
+    document's Customer-ID is its issuer_key)."""
+    customer_id = doc.fields.get("customer_id", "").strip() or None
+    invoice_id = doc.fields.get("invoice_id", "").strip() or None
+    customer_id = customer_id if is_id(customer_id) else None
+    return Rejection(
+        problems,
+        format=doc.format,
+        issuer_key=customer_id if doc.format is Format.TEXT_V1 else None,
+        customer_id=customer_id,
+        invoice_id=invoice_id if is_id(invoice_id) else None,
     )
 
 

@@ -27,7 +27,7 @@ from prefect.states import Completed, Failed
 from prefect.utilities.annotations import opaque
 
 from docproc import storage
-from docproc.models import ListedObject, ObjectRef
+from docproc.models import ListedObject, ObjectRef, Status
 from docproc.summary import Summary
 from flows.naming import artifact_key
 from tasks import resources
@@ -95,7 +95,7 @@ def _settle(batch: Batch, summary: Summary) -> None:
         error = f"{type(documents).__name__}: {documents}" if documents else str(state)
         get_run_logger().error("%s failed: %s", batch.label, error)
         for obj in batch.todo:
-            summary.add(obj.ref.uri, "failed", error=error)
+            summary.add(obj.ref.uri, Status.FAILED, error=error)
         return
     for d in documents:
         status, reasons, error = d.outcome()
@@ -106,7 +106,7 @@ def _finish(summary: Summary, uri: str) -> State[Summary]:
     counts = ", ".join(f"{n} {s}" for s, n in summary.statuses.items()) or "nothing to do"
     message = f"{summary.listed} listed: {counts} ({summary.docs_per_second:.0f} docs/s)"
     get_run_logger().info("%s: %s", uri, message)
-    final = Completed if summary.statuses["failed"] == 0 else Failed
+    final = Completed if summary.statuses[Status.FAILED] == 0 else Failed
     result: State[Summary] = final(message=message, data=summary)
     return result
 
@@ -256,7 +256,7 @@ def _count_child(state: State[Any], page: list[ListedObject], summary: Summary) 
         summary.merge(part)
         return
     for obj in page:
-        summary.add(obj.ref.uri, "failed", error=f"child run {state.name}: {state.message}")
+        summary.add(obj.ref.uri, Status.FAILED, error=f"child run {state.name}: {state.message}")
 
 
 @flow(

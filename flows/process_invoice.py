@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -14,17 +13,16 @@ from prefect.states import Completed, Failed
 
 from docproc import export as exporter
 from docproc.errors import DocprocError, Superseded
-from docproc.models import Invoice, ObjectRef, Outcome, ParsedDocument, Rejection
+from docproc.ids import is_id
+from docproc.models import Invoice, ObjectRef, Outcome, ParsedDocument, Rejection, Status
 from flows.naming import artifact_key
 from tasks.pipeline import check_processed, export, fetch, load, parse, reject, validate
-
-_PRINTABLE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 def _rename(ref: ObjectRef, doc: ParsedDocument) -> None:
     """Name the run after the invoice once it is known, e.g. `inv-00001 from s3://b/k`."""
     invoice_id = doc.fields.get("invoice_id", "")
-    if not _PRINTABLE_ID.fullmatch(invoice_id) or flow_run.id is None:
+    if not is_id(invoice_id) or flow_run.id is None:
         return
     try:
         with get_client(sync_client=True) as client:
@@ -48,21 +46,21 @@ def process_invoice(
     fetched_state = fetch(ref, return_state=True)
     fetched = fetched_state.result(raise_on_failure=False)
     if isinstance(fetched, Superseded):
-        return _finish(Completed, Outcome("skipped", ref.uri, str(fetched)))
+        return _finish(Completed, Outcome(Status.SKIPPED, ref.uri, str(fetched)))
     if isinstance(fetched, DocprocError):
-        return _finish(Failed, Outcome("failed", ref.uri, str(fetched)))
+        return _finish(Failed, Outcome(Status.FAILED, ref.uri, str(fetched)))
     if isinstance(fetched, BaseException):
         raise fetched
 
     if not force and (record := check_processed(fetched.ref)) is not None:
         message = f"already {record.status} (ETag {fetched.ref.etag}): nothing to do"
-        return _finish(Completed, Outcome("skipped", ref.uri, message, record.reasons))
+        return _finish(Completed, Outcome(Status.SKIPPED, ref.uri, message, record.reasons))
 
     doc = parse(fetched)
     _rename(ref, doc)
     verdict = validate(doc, return_state=True).result(raise_on_failure=False)
     if isinstance(verdict, Rejection):
-        report_uri = reject(fetched.ref, verdict, doc)
+        report_uri = reject(fetched.ref, verdict)
         create_markdown_artifact(
             key=artifact_key("rejection", ref.bucket, ref.key),
             markdown=exporter.rejection_markdown(fetched.ref, verdict, report_uri),
@@ -71,20 +69,20 @@ def process_invoice(
         codes = ", ".join(verdict.reasons)
         return _finish(
             Failed,
-            Outcome("rejected", ref.uri, f"rejected: {codes}", verdict.reasons, report_uri),
+            Outcome(Status.REJECTED, ref.uri, f"rejected: {codes}", verdict.reasons, report_uri),
         )
     if not isinstance(verdict, Invoice):
         raise verdict
 
-    csv_uri = export(verdict)
+    csv_uri = export(verdict, fetched.ref)
     load(verdict, fetched)
     create_markdown_artifact(
-        key=artifact_key("invoice", verdict.customer_id, verdict.invoice_id),
+        key=artifact_key("invoice", verdict.issuer_key, verdict.invoice_id),
         markdown=exporter.invoice_markdown(verdict, ref.uri, csv_uri),
         description=f"Invoice {verdict.invoice_id} from {ref.uri}",
     )
     message = (
-        f"loaded {verdict.customer_id}/{verdict.invoice_id}: "
+        f"loaded {verdict.issuer_key}/{verdict.invoice_id}: "
         f"{len(verdict.items)} items, total {verdict.total:.2f}"
     )
-    return _finish(Completed, Outcome("loaded", ref.uri, message, output=csv_uri))
+    return _finish(Completed, Outcome(Status.LOADED, ref.uri, message, output=csv_uri))

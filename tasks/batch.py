@@ -13,10 +13,17 @@ from dataclasses import dataclass
 from prefect import get_run_logger, task
 from prefect.runtime import flow_run
 
-from docproc import export as exporter
-from docproc import loader, parser, storage, validator
+from docproc import formats, loader, storage, validator
 from docproc.errors import ObjectMissing, Superseded
-from docproc.models import FetchedObject, Invoice, ListedObject, ParsedDocument, Rejection
+from docproc.models import (
+    FetchedObject,
+    Invoice,
+    ListedObject,
+    ParsedDocument,
+    Rejection,
+    Status,
+)
+from docproc.outputs import output
 from tasks import resources
 from tasks.options import TASK_DEFAULTS
 
@@ -35,17 +42,17 @@ class Document:
     def uri(self) -> str:
         return self.listed.ref.uri
 
-    def outcome(self) -> tuple[str, tuple[str, ...], str | None]:
+    def outcome(self) -> tuple[Status, tuple[str, ...], str | None]:
         """(status, reasons, error) once the batch is through."""
         if isinstance(self.fetched, Superseded):
-            return "skipped", (), None
+            return Status.SKIPPED, (), None
         if isinstance(self.fetched, ObjectMissing):
-            return "failed", (), str(self.fetched)
+            return Status.FAILED, (), str(self.fetched)
         if isinstance(self.verdict, Rejection):
-            return "rejected", self.verdict.reasons, None
+            return Status.REJECTED, self.verdict.reasons, None
         if isinstance(self.verdict, Invoice):
-            return "loaded", (), None
-        return "failed", (), "never validated"
+            return Status.LOADED, (), None
+        return Status.FAILED, (), "never validated"
 
 
 def readable(documents: list[Document]) -> list[tuple[Document, FetchedObject]]:
@@ -82,7 +89,7 @@ def parse_batch(documents: list[Document], label: str) -> list[Document]:
     for d, fetched in readable(documents):
         started = time.perf_counter()
         body = fetched.body
-        d.doc = validator.oversized(fetched.size, limit) if body is None else parser.parse(body)
+        d.doc = validator.oversized(fetched.size, limit) if body is None else formats.read(body)
         d.seconds += time.perf_counter() - started
     return documents
 
@@ -105,24 +112,12 @@ def validate_batch(documents: list[Document], label: str) -> list[Document]:
 def export_batch(documents: list[Document], label: str) -> int:
     """PUT every CSV and rejection report of the batch, concurrently; safe to repeat."""
     config = resources.settings()
-    outputs = []
-    for d, fetched in readable(documents):
-        if isinstance(d.verdict, Invoice):
-            key = exporter.csv_key(
-                config.export_prefix, d.verdict.customer_id, d.verdict.invoice_id
-            )
-            outputs.append(
-                (
-                    config.target_bucket,
-                    key,
-                    exporter.invoice_csv(d.verdict),
-                    exporter.CSV_CONTENT_TYPE,
-                )
-            )
-        elif isinstance(d.verdict, Rejection):
-            key = exporter.report_key(config.reject_prefix, fetched.ref.key)
-            report = exporter.rejection_report(fetched.ref, d.verdict, flow_run.id, loader.now())
-            outputs.append((config.target_bucket, key, report, exporter.REPORT_CONTENT_TYPE))
+    at = loader.now()
+    outputs = [
+        output(fetched.ref, d.verdict, config, flow_run.id, at)
+        for d, fetched in readable(documents)
+        if d.verdict is not None
+    ]
     storage.put_many(resources.s3(), outputs, config.s3_concurrency)
     return len(outputs)
 
@@ -132,9 +127,7 @@ def load_batch(documents: list[Document], exported: int, label: str) -> list[Doc
     """Write the batch's invoices and `documents` rows in one transaction, after its outputs."""
     loaded = [(d.verdict, f) for d, f in readable(documents) if isinstance(d.verdict, Invoice)]
     rejected = [
-        (f.ref, d.verdict, d.doc.fields if d.doc else {})
-        for d, f in readable(documents)
-        if isinstance(d.verdict, Rejection)
+        (f.ref, d.verdict) for d, f in readable(documents) if isinstance(d.verdict, Rejection)
     ]
     loader.record(resources.engine(), loaded, rejected, flow_run.id)
     return documents

@@ -16,17 +16,13 @@ from prefect.client.schemas.objects import State
 from prefect.runtime import flow_run
 from prefect.states import Failed
 
-from docproc import export as exporter
-from docproc import loader, parser, storage, validator
+from docproc import formats, loader, storage, validator
 from docproc.errors import DocprocError
 from docproc.loader import DocumentRecord
 from docproc.models import FetchedObject, Invoice, ObjectRef, ParsedDocument, Rejection
+from docproc.outputs import output
 from tasks import resources
 from tasks.options import TASK_DEFAULTS
-
-
-def s3_uri(bucket: str, key: str) -> str:
-    return f"s3://{bucket}/{key}"
 
 
 @task(name="fetch", task_run_name="fetch {ref.key}", **TASK_DEFAULTS)
@@ -49,11 +45,13 @@ def check_processed(ref: ObjectRef) -> DocumentRecord | None:
 
 @task(name="parse", task_run_name="parse {fetched.ref.key}", **TASK_DEFAULTS)
 def parse(fetched: FetchedObject) -> ParsedDocument:
-    """Read the document's lines into fields; nothing is judged yet."""
+    """Recognise the format and read the document's values; nothing is judged yet."""
     if fetched.body is None:
         return validator.oversized(fetched.size, resources.settings().max_document_bytes)
-    doc = parser.parse(fetched.body)
-    get_run_logger().info("read %d header fields and %d items", len(doc.fields), len(doc.items))
+    doc = formats.read(fetched.body)
+    get_run_logger().info(
+        "read %s: %d header fields and %d items", doc.format, len(doc.fields), len(doc.items)
+    )
     return doc
 
 
@@ -65,7 +63,7 @@ def validate(doc: ParsedDocument) -> Invoice | State[Rejection]:
         get_run_logger().warning("rejected: %s", "; ".join(result.details))
         return Failed(message=f"rejected: {', '.join(result.reasons)}", data=result)
     get_run_logger().info(
-        "valid: %s/%s, total %s", result.customer_id, result.invoice_id, result.total
+        "valid: %s/%s, total %s", result.issuer_key, result.invoice_id, result.total
     )
     return result
 
@@ -76,37 +74,25 @@ def load(invoice: Invoice, fetched: FetchedObject) -> None:
     with resources.database_writer():
         loader.record(resources.engine(), loaded=[(invoice, fetched)], flow_run_id=flow_run.id)
     get_run_logger().info(
-        "loaded %s/%s with %d items", invoice.customer_id, invoice.invoice_id, len(invoice.items)
+        "loaded %s/%s with %d items", invoice.issuer_key, invoice.invoice_id, len(invoice.items)
     )
 
 
 @task(name="export", task_run_name="export {invoice.invoice_id}", **TASK_DEFAULTS)
-def export(invoice: Invoice) -> str:
+def export(invoice: Invoice, ref: ObjectRef) -> str:
     """Put the invoice's CSV in the target bucket; returns its URI."""
-    config = resources.settings()
-    key = exporter.csv_key(config.export_prefix, invoice.customer_id, invoice.invoice_id)
-    storage.put(
-        resources.s3(),
-        config.target_bucket,
-        key,
-        exporter.invoice_csv(invoice),
-        exporter.CSV_CONTENT_TYPE,
-    )
-    uri = s3_uri(config.target_bucket, key)
-    get_run_logger().info("exported %s", uri)
-    return uri
+    csv = output(ref, invoice, resources.settings(), flow_run.id, loader.now())
+    storage.put(resources.s3(), *csv)
+    get_run_logger().info("exported %s", csv.uri)
+    return csv.uri
 
 
 @task(name="reject", task_run_name="reject {ref.key}", **TASK_DEFAULTS)
-def reject(ref: ObjectRef, rejection: Rejection, doc: ParsedDocument) -> str:
+def reject(ref: ObjectRef, rejection: Rejection) -> str:
     """Write the report, then record the rejection: the record is what marks the version done."""
-    config = resources.settings()
-    key = exporter.report_key(config.reject_prefix, ref.key)
-    report = exporter.rejection_report(ref, rejection, flow_run.id, loader.now())
-    storage.put(resources.s3(), config.target_bucket, key, report, exporter.REPORT_CONTENT_TYPE)
-    loader.record(
-        resources.engine(), rejected=[(ref, rejection, doc.fields)], flow_run_id=flow_run.id
-    )
-    uri = s3_uri(config.target_bucket, key)
-    get_run_logger().info("wrote rejection report %s", uri)
-    return uri
+    report = output(ref, rejection, resources.settings(), flow_run.id, loader.now())
+    storage.put(resources.s3(), *report)
+    with resources.database_writer():
+        loader.record(resources.engine(), rejected=[(ref, rejection)], flow_run_id=flow_run.id)
+    get_run_logger().info("wrote rejection report %s", report.uri)
+    return report.uri

@@ -140,12 +140,12 @@ def test_rejection_is_recorded_and_found(engine: Engine) -> None:
     ref = ObjectRef("src", "in/bad.txt", "e9")
     rejection = Rejection((Problem(Reason.BAD_DATE, "x"), Problem(Reason.TOTAL_MISMATCH, "y")))
     assert loader.find_document(engine, ref) is None
-    loader.record(
-        engine, rejected=[(ref, rejection, {"invoice_id": "inv-9", "customer_id": "x" * 65})]
-    )
+    # Schema v2: the ids read from a rejected document travel in its Rejection.
+    rejection = replace(rejection, invoice_id="inv-9")
+    loader.record(engine, rejected=[(ref, rejection)])
     record = loader.find_document(engine, ref)
     assert record == loader.DocumentRecord(
-        "rejected", ("bad_date", "total_mismatch"), None, "inv-9", None
+        "rejected", ("bad_date", "total_mismatch"), None, None, "inv-9", None
     )
     assert loader.find_document(engine, ObjectRef("src", "in/bad.txt", "other")) is None
     with engine.connect() as conn:
@@ -155,8 +155,8 @@ def test_rejection_is_recorded_and_found(engine: Engine) -> None:
 def test_long_unicode_keys_are_one_version_each(engine: Engine) -> None:
     long_key = "in/" + "ü" * 1000
     for key in (long_key, long_key[:-1] + "u", "IN/A", "in/a"):
-        loader.record(engine, rejected=[(ObjectRef("src", key, "e"), Rejection(()), {})])
-    loader.record(engine, rejected=[(ObjectRef("src", long_key, "e"), Rejection(()), {})])
+        loader.record(engine, rejected=[(ObjectRef("src", key, "e"), Rejection(()))])
+    loader.record(engine, rejected=[(ObjectRef("src", long_key, "e"), Rejection(()))])
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(documents)).scalar() == 4
     assert loader.find_document(engine, ObjectRef("src", long_key, "e")) is not None
@@ -172,18 +172,18 @@ def test_a_batch_of_loads_and_rejections_is_one_transaction(engine: Engine) -> N
         loader.record(
             engine,
             loaded=[(invoice(), fetched("a", "1")), (duplicate_lines, fetched("b", "2"))],
-            rejected=[(bad, rejection, {})],
+            rejected=[(bad, rejection)],
         )
     assert all(rows == [] for rows in snapshot(engine).values())
 
-    loader.record(engine, loaded=[(invoice(), fetched("a", "1"))], rejected=[(bad, rejection, {})])
+    loader.record(engine, loaded=[(invoice(), fetched("a", "1"))], rejected=[(bad, rejection)])
     statuses = {r.status for r in snapshot(engine)["documents"]}
     assert statuses == {"loaded", "rejected"}
 
 
 def test_known_versions_names_exactly_the_recorded_ones(engine: Engine) -> None:
     loader.record(engine, loaded=[(invoice(), fetched("in/a b.txt", "1"))])
-    loader.record(engine, rejected=[(ObjectRef("src", "in/x", "2"), Rejection(()), {})])
+    loader.record(engine, rejected=[(ObjectRef("src", "in/x", "2"), Rejection(()))])
     asked = [
         ObjectRef("src", "in/a b.txt", "1"),
         ObjectRef("src", "in/a b.txt", "changed"),

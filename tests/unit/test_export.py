@@ -41,19 +41,29 @@ def test_csv_has_the_spec_header_and_one_row_per_item() -> None:
     assert b"\r\n" in data  # RFC 4180 line ends
     table = rows(data)
     assert table[0] == list(export.CSV_COLUMNS)
-    assert table[1] == [
+    # SPEC v2: v1's 14 columns first, unchanged, then v2's.
+    assert table[1][:14] == [
         "sm-LK0080145", "inv-00001", "2018-03-31", "Space Mechanics Inc.",
         "Starfleet Interplanatory HQ", "", "2100.00", "200.00", "2300.00",
         "Two thousand three hundred", "1", "Fusion controller", "2000.00", "200.00",
     ]  # fmt: skip
-    assert table[2][10:] == ["2", "Dial", "100.50", ""]
+    assert dict(zip(table[0][14:], table[1][14:], strict=True)) == {
+        "issuer_key": "sm-LK0080145", "document_type": "invoice", "type_code": "",
+        "format": "text-v1", "seller_tax_id": "", "buyer_tax_id": "", "due_date": "",
+        "allowance_total": "0.00", "charge_total": "0.00", "net_total": "2100.00",
+        "prepaid": "0.00", "rounding": "0.00", "payable": "2300.00", "line_id": "",
+        "item_quantity": "", "item_unit_code": "", "item_unit_price": "",
+        "item_tax_category": "", "item_tax_rate": "",
+    }  # fmt: skip
+    assert table[2][10:14] == ["2", "Dial", "100.50", ""]
     assert len(table) == 3
 
 
 def test_csv_without_items_has_one_row_with_empty_item_cells() -> None:
     table = rows(export.invoice_csv(invoice(items=())))
     assert len(table) == 2
-    assert table[1][10:] == ["", "", "", ""]
+    assert table[1][10:14] == ["", "", "", ""]
+    assert table[1][27:] == ["", "", "", "", "", ""]  # SPEC v2's item columns
 
 
 def test_csv_quotes_commas_quotes_and_newlines() -> None:
@@ -98,6 +108,7 @@ def test_rejection_report_fields() -> None:
         "bucket": "src",
         "key": "in/x.txt",
         "etag": "abc",
+        "format": "unknown",  # SPEC v2: reports carry the format
         "reasons": ["bad_date", "total_mismatch"],
         "details": ["7650.00 + 500.00 is not 8100.00", "Dated 31 Feb 2018 is not a calendar date"],
         "flow_run_id": "run-1",
