@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import http.server
+import math
 import re
 import socket
 import threading
@@ -166,6 +167,11 @@ class HttpFaultProxy:
         with self._lock:
             self._rules.append(_Busy(re.compile(request), body, seconds))
 
+    def fail_next(self, times: int, request: str, body: bytes = b"") -> None:
+        """Answer 503 to the next `times` requests that match, as `busy_for` matches them."""
+        with self._lock:
+            self._rules.append(_Busy(re.compile(request), body, math.inf, budget=times))
+
     @property
     def answered_503(self) -> dict[str, int]:
         """How many requests each rule answered with 503, by its `request` pattern."""
@@ -179,7 +185,7 @@ class HttpFaultProxy:
                 if rule.request.search(request) and rule.body in body:
                     if rule.since is None:
                         rule.since = now
-                    if now - rule.since < rule.seconds:
+                    if now - rule.since < rule.seconds and rule.answered < rule.budget:
                         rule.answered += 1
                         return True
         return False
@@ -202,6 +208,7 @@ class _Busy:
     request: re.Pattern[str]
     body: bytes
     seconds: float
+    budget: float = math.inf
     since: float | None = None
     answered: int = 0
 

@@ -48,6 +48,12 @@ def prefect_faults(prefect_api: str) -> Iterator[HttpFaultProxy]:
 
 
 def burst(pipeline: Pipeline, api_url: str, keys: list[str]) -> list[dict[str, str]]:
+    return burst_with_log(pipeline, api_url, keys)[0]
+
+
+def burst_with_log(
+    pipeline: Pipeline, api_url: str, keys: list[str]
+) -> tuple[list[dict[str, str]], str]:
     """Run `process-invoice` for every key at once, in a fresh process that uses `api_url`."""
     env = os.environ | {"PREFECT_API_URL": api_url}
     done = subprocess.run(
@@ -59,7 +65,8 @@ def burst(pipeline: Pipeline, api_url: str, keys: list[str]) -> list[dict[str, s
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-4000:]
-    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    outcomes = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    return outcomes, done.stderr
 
 
 def test_a_burst_against_a_busy_prefect_api_loads_every_document_once(
@@ -91,6 +98,23 @@ def test_a_burst_against_a_busy_prefect_api_loads_every_document_once(
     assert invoices == COUNT
     assert len(pipeline.target_keys()) == COUNT
     assert not unfinished
+
+
+def test_a_slot_release_the_api_refuses_costs_a_warning_not_the_load(
+    pipeline: Pipeline, prefect_faults: HttpFaultProxy
+) -> None:
+    """The rows are in when the release fails: the run completes, the lease frees the slot."""
+    pipeline.upload("in/a.txt", document(1))
+    # Six answers: Prefect's client tries once and retries five times.
+    prefect_faults.fail_next(6, r"^POST .*/v2/concurrency_limits/decrement-with-lease$")
+
+    outcomes, log = burst_with_log(pipeline, prefect_faults.url + "/api", ["in/a.txt"])
+
+    assert list(prefect_faults.answered_503.values()) == [6]
+    assert [o["state"] for o in outcomes] == ["COMPLETED"], outcomes
+    assert "could not release a docproc-mysql-writers slot" in log
+    with pipeline.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(schema.documents)).scalar_one() == 1
 
 
 def test_a_run_that_fails_before_its_row_says_so_in_one_line(
