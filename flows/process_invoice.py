@@ -62,7 +62,7 @@ def process_invoice(
     except Exception:
         # Every step up to the row is safe to run again, and the row is the last write.
         get_run_logger().error(
-            "%s has no documents row: reconcile or a backfill of its prefix will process it",
+            "%s: no documents row written; reconcile or a backfill of its prefix will process it",
             ref.uri,
         )
         raise

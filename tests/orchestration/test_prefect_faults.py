@@ -139,9 +139,9 @@ def test_a_run_that_fails_before_its_row_says_so_in_one_line(
         logs = client.read_logs(
             LogFilter(flow_run_id=LogFilterFlowRunId(any_=[state.state_details.flow_run_id]))
         )
-    said = [log.message for log in logs if "has no documents row" in log.message]
+    said = [log.message for log in logs if "no documents row" in log.message]
     assert said == [
-        f"s3://{pipeline.source}/in/a.txt has no documents row: "
+        f"s3://{pipeline.source}/in/a.txt: no documents row written; "
         "reconcile or a backfill of its prefix will process it"
     ]
 
