@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+
+import httpx
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -35,14 +38,40 @@ _TRANSIENT_S3_CODES = frozenset(
 )
 # MySQL client/server codes: can't connect, server gone, lost connection, lock wait, deadlock.
 _TRANSIENT_MYSQL_CODES = frozenset({1040, 1205, 1213, 2003, 2006, 2013, 2055})
+# HTTP answers that mean "busy, ask again": a timeout, throttling and server errors. The
+# Prefect server answers 503 when its SQLite database is locked.
+_TRANSIENT_HTTP_STATUS = frozenset({408, 429})
 
 
 def is_transient(exc: BaseException) -> bool:
-    """True for network trouble, throttling, 5xx and lost or busy database connections."""
+    """True for network trouble, throttling, 5xx and lost or busy database connections.
+
+    That holds for S3, MySQL and the Prefect API alike (over httpx), and for an
+    error raised *from* one of them: Prefect's `ConcurrencySlotAcquisitionError`
+    wraps the 503 of a busy server that way.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        verdict = _verdict(current)
+        if verdict is not None:
+            return verdict
+        current = current.__cause__
+    return False
+
+
+def _verdict(exc: BaseException) -> bool | None:
+    """Transient or not when `exc` itself tells; None when only its cause can."""
     if isinstance(exc, DocprocError):
         return False
     if isinstance(exc, BotoConnectionError | HTTPClientError | ConnectionError | TimeoutError):
         return True
+    if isinstance(exc, httpx.TransportError):  # connect, read, write, timeouts, protocol
+        return True
+    if isinstance(exc, httpx.HTTPStatusError):
+        status = exc.response.status_code
+        return status in _TRANSIENT_HTTP_STATUS or status >= 500
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
@@ -51,6 +80,20 @@ def is_transient(exc: BaseException) -> bool:
         if exc.connection_invalidated or isinstance(exc, InterfaceError):
             return True
         if isinstance(exc, OperationalError):
+            if isinstance(exc.orig, sqlite3.OperationalError):
+                return _sqlite_busy(exc.orig)
             args: tuple[object, ...] = getattr(exc.orig, "args", ())
             return bool(args) and args[0] in _TRANSIENT_MYSQL_CODES
-    return False
+        return False
+    if isinstance(exc, sqlite3.OperationalError):
+        return _sqlite_busy(exc)
+    return None
+
+
+def _sqlite_busy(exc: sqlite3.OperationalError) -> bool:
+    """SQLite's "database is locked": another writer holds it, not a broken statement."""
+    return "locked" in str(exc) or getattr(exc, "sqlite_errorname", "") in {
+        "SQLITE_BUSY",
+        "SQLITE_BUSY_SNAPSHOT",
+        "SQLITE_LOCKED",
+    }

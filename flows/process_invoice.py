@@ -14,21 +14,33 @@ from prefect.states import Completed, Failed
 from docproc import export as exporter
 from docproc.errors import DocprocError, Superseded
 from docproc.ids import is_id
-from docproc.models import Invoice, ObjectRef, Outcome, ParsedDocument, Rejection, Status
+from docproc.models import Invoice, ObjectRef, Outcome, Rejection, Status
 from flows.naming import artifact_key
 from tasks.pipeline import check_processed, export, fetch, load, parse, reject, validate
 
 
-def _rename(ref: ObjectRef, doc: ParsedDocument) -> None:
-    """Name the run after the invoice once it is known, e.g. `inv-00001 from s3://b/k`."""
-    invoice_id = doc.fields.get("invoice_id", "")
-    if not is_id(invoice_id) or flow_run.id is None:
+def _name_run(name: str) -> None:
+    """Name the run after its object, then its invoice: `inv-00001 from s3://b/k`.
+
+    Done here rather than by `flow_run_name=`, whose rename comes before the body
+    and fails the whole run when the API is busy; here a failure costs a warning.
+    """
+    if flow_run.id is None:
         return
     try:
         with get_client(sync_client=True) as client:
-            client.update_flow_run(flow_run.id, name=f"{invoice_id} from {ref.uri}")
-    except Exception as exc:  # a cosmetic step must never fail the load
-        get_run_logger().warning("could not rename the run: %s", exc)
+            client.update_flow_run(flow_run.id, name=name)
+    except Exception as exc:
+        get_run_logger().warning("could not rename the run to %r: %s", name, exc)
+
+
+def _publish(key: str, markdown: str, description: str) -> None:
+    """Show the outcome as an artifact; the rows and the run's state are the record, so
+    an API too busy to take it costs a warning, not the load."""
+    try:
+        create_markdown_artifact(key=key, markdown=markdown, description=description)
+    except Exception as exc:
+        get_run_logger().warning("could not write the artifact %s: %s", key, exc)
 
 
 def _finish(state: type[Any], outcome: Outcome) -> State[Outcome]:
@@ -37,12 +49,26 @@ def _finish(state: type[Any], outcome: Outcome) -> State[Outcome]:
     return result
 
 
-@flow(name="process-invoice", flow_run_name="s3://{bucket}/{key}")
+@flow(name="process-invoice")
 def process_invoice(
     bucket: str, key: str, etag: str | None = None, force: bool = False
 ) -> State[Outcome]:
     """Load one invoice document from S3 into MySQL and export its CSV, or reject it."""
     ref = ObjectRef(bucket, key, etag or None)
+    try:
+        return _process(ref, force)
+    except Exception:
+        # Every step up to the row is safe to run again, and the row is the last write.
+        get_run_logger().error(
+            "%s: no documents row written; reconcile or a backfill of its prefix will process it",
+            ref.uri,
+        )
+        raise
+
+
+def _process(ref: ObjectRef, force: bool) -> State[Outcome]:
+    """The steps, in the order that writes the `documents` row last."""
+    _name_run(ref.uri)
     fetched_state = fetch(ref, return_state=True)
     fetched = fetched_state.result(raise_on_failure=False)
     if isinstance(fetched, Superseded):
@@ -57,14 +83,15 @@ def process_invoice(
         return _finish(Completed, Outcome(Status.SKIPPED, ref.uri, message, record.reasons))
 
     doc = parse(fetched)
-    _rename(ref, doc)
+    if is_id(invoice_id := doc.fields.get("invoice_id", "")):
+        _name_run(f"{invoice_id} from {ref.uri}")
     verdict = validate(doc, return_state=True).result(raise_on_failure=False)
     if isinstance(verdict, Rejection):
         report_uri = reject(fetched.ref, verdict)
-        create_markdown_artifact(
-            key=artifact_key("rejection", ref.bucket, ref.key),
-            markdown=exporter.rejection_markdown(fetched.ref, verdict, report_uri),
-            description=f"Rejected {ref.uri}",
+        _publish(
+            artifact_key("rejection", ref.bucket, ref.key),
+            exporter.rejection_markdown(fetched.ref, verdict, report_uri),
+            f"Rejected {ref.uri}",
         )
         codes = ", ".join(verdict.reasons)
         return _finish(
@@ -76,10 +103,10 @@ def process_invoice(
 
     csv_uri = export(verdict, fetched.ref)
     load(verdict, fetched)
-    create_markdown_artifact(
-        key=artifact_key("invoice", verdict.issuer_key, verdict.invoice_id),
-        markdown=exporter.invoice_markdown(verdict, ref.uri, csv_uri),
-        description=f"Invoice {verdict.invoice_id} from {ref.uri}",
+    _publish(
+        artifact_key("invoice", verdict.issuer_key, verdict.invoice_id),
+        exporter.invoice_markdown(verdict, ref.uri, csv_uri),
+        f"Invoice {verdict.invoice_id} from {ref.uri}",
     )
     message = (
         f"loaded {verdict.issuer_key}/{verdict.invoice_id}: "

@@ -89,11 +89,41 @@ def _ensure_writers_limit() -> None:
                 )
 
 
+# A slot whose release was lost (a busy API) is free again this long after it was taken;
+# the server's shortest lease. A load holds its slot for milliseconds.
+WRITER_LEASE_SECONDS = 60
+
+
 @contextmanager
 def database_writer() -> Iterator[None]:
-    """Hold one slot of the global limit on concurrent MySQL writers, across all runs."""
+    """Hold one slot of the global limit on concurrent MySQL writers, across all runs.
+
+    A busy Prefect API must not cost a document: a failed acquisition raises an
+    error `is_transient` knows, so the task retries it; a failed lease renewal
+    only warns; a release lost after the write only warns too: the rows are in,
+    and the lease frees the slot.
+    """
+    from prefect import get_run_logger
     from prefect.concurrency.sync import concurrency
 
     _ensure_writers_limit()
-    with concurrency(WRITERS_LIMIT, occupy=1, strict=True):
-        yield
+    written = False
+    try:
+        with concurrency(
+            WRITERS_LIMIT,
+            occupy=1,
+            strict=True,
+            lease_duration=WRITER_LEASE_SECONDS,
+            raise_on_lease_renewal_failure=False,
+        ):
+            yield
+            written = True
+    except Exception as exc:
+        if not written:
+            raise
+        get_run_logger().warning(
+            "could not release a %s slot (%s): its lease frees it within %d s",
+            WRITERS_LIMIT,
+            exc,
+            WRITER_LEASE_SECONDS,
+        )
