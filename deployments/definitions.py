@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -25,16 +26,28 @@ def triggers(name: str) -> list[Any]:
     return [DeploymentEventTrigger(**spec) for spec in declared()[name].get("triggers", [])]
 
 
+def schedules(name: str) -> list[Any]:
+    """The deployment's `interval:` schedules (seconds) as Prefect objects."""
+    from prefect.client.schemas.schedules import IntervalSchedule
+
+    return [
+        IntervalSchedule(interval=timedelta(seconds=spec["interval"]))
+        for spec in declared()[name].get("schedules", [])
+    ]
+
+
 def served_flows() -> list[tuple[Any, dict[str, Any]]]:
     """What `serve` runs: every declared deployment, with its triggers, as a flow and the
     keyword arguments of `Runner.add_flow` (which lets the runner start it directly)."""
     from flows.backfill import backfill_batch, backfill_prefix
     from flows.process_invoice import process_invoice
+    from flows.reconcile import reconcile
 
     flows = {
         "process-invoice": process_invoice,
         "backfill-prefix": backfill_prefix,
         "backfill-batch": backfill_batch,
+        "reconcile": reconcile,
     }
     return [
         (
@@ -44,6 +57,7 @@ def served_flows() -> list[tuple[Any, dict[str, Any]]]:
                 "description": declared()[name].get("description"),
                 "tags": declared()[name].get("tags"),
                 "triggers": triggers(name),
+                "schedules": schedules(name),
                 "parameters": declared()[name].get("parameters"),
             },
         )

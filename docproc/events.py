@@ -45,3 +45,25 @@ def object_created(ref: ObjectRef, occurred: datetime | None = None) -> dict[str
         "related": [],
         "payload": {"bucket": ref.bucket, "key": ref.key, "etag": ref.etag or ""},
     }
+
+
+# Emitted by the `reconcile` deployment when versions under a prefix have no
+# `documents` row long after their upload (SPEC section 11), for an automation to alert on.
+INGESTION_LAGGING = "docproc.ingestion.lagging"
+
+
+def ingestion_lagging(bucket: str, prefix: str, counts: dict[str, Any]) -> dict[str, Any]:
+    """`docproc.ingestion.lagging` for a prefix, with reconcile's counts as its payload.
+
+    The keyword arguments of Prefect's `emit_event`; the resource names the prefix.
+    """
+    return {
+        "event": INGESTION_LAGGING,
+        "resource": {
+            "prefect.resource.id": f"{RESOURCE_PREFIX}{bucket}/{prefix}",
+            "prefect.resource.name": f"{RESOURCE_PREFIX}{bucket}/{prefix}",
+            "docproc.bucket": bucket,
+            "docproc.prefix": prefix,
+        },
+        "payload": counts,
+    }

@@ -241,14 +241,31 @@ def find_document(engine: Engine, ref: ObjectRef) -> DocumentRecord | None:
     )
 
 
-def known_versions(engine: Engine, refs: Sequence[ObjectRef]) -> set[ObjectRef]:
-    """Which of these object versions already have a `documents` row: one query per batch."""
+def recorded_versions(
+    engine: Engine, refs: Sequence[ObjectRef]
+) -> dict[ObjectRef, tuple[str, str | None]]:
+    """The `documents` rows of these object versions, as (status, reasons): one query per batch.
+
+    What the backfill's check and `reconcile` both ask, keyed as `record` wrote them.
+    """
     if not refs:
-        return set()
+        return {}
     by_digest = {(r.bucket, _key_sha256(r.key), r.etag or ""): r for r in refs}
     version = tuple_(documents.c.bucket, documents.c.object_key_sha256, documents.c.etag)
-    stmt = select(documents.c.bucket, documents.c.object_key_sha256, documents.c.etag).where(
-        version.in_(list(by_digest))
-    )
+    stmt = select(
+        documents.c.bucket,
+        documents.c.object_key_sha256,
+        documents.c.etag,
+        documents.c.status,
+        documents.c.reasons,
+    ).where(version.in_(list(by_digest)))
     with engine.connect() as conn:
-        return {by_digest[tuple(row)] for row in conn.execute(stmt)}
+        return {
+            by_digest[(row.bucket, row.object_key_sha256, row.etag)]: (row.status, row.reasons)
+            for row in conn.execute(stmt)
+        }
+
+
+def known_versions(engine: Engine, refs: Sequence[ObjectRef]) -> set[ObjectRef]:
+    """Which of these object versions already have a `documents` row: one query per batch."""
+    return set(recorded_versions(engine, refs))

@@ -10,21 +10,18 @@ only the pending versions are kept, since they are the answer.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
-from sqlalchemy import Engine, select, tuple_
+from sqlalchemy import Engine
 
+from docproc import loader
 from docproc.aws import is_missing
 from docproc.errors import ObjectMissing
-
-# Private to loader.py: the key digest must be computed exactly as the rows were written.
-from docproc.loader import _key_sha256
-from docproc.models import ObjectRef
-from docproc.schema import documents
+from docproc.models import ListedObject, ObjectRef
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -103,6 +100,26 @@ class Report:
             lines.append(f"  {v.ref.uri} (ETag {v.ref.etag}, {uploaded:%Y-%m-%dT%H:%M:%SZ})")
         return "\n".join(lines)
 
+    def markdown(self, title: str, shown: int = 100) -> str:
+        """The counts as tables for a Prefect artifact, and the first `shown` pending versions."""
+        lines = [f"# {title}", "", "| | versions |", "|---|---:|", f"| listed | {self.listed} |"]
+        lines += [f"| processed: {s} | {n} |" for s, n in sorted(self.by_status.items())]
+        lines += [
+            f"| too recent to tell | {self.recent} |",
+            f"| **pending** | {len(self.pending)} |",
+        ]
+        if self.by_reason:
+            lines += ["", "| rejected for | documents |", "|---|---:|"]
+            lines += [f"| `{r}` | {n} |" for r, n in sorted(self.by_reason.items())]
+        if self.pending:
+            lines += ["", "| pending version | ETag | uploaded |", "|---|---|---|"]
+            for v in self.pending[:shown]:
+                uploaded = _aware(v.last_modified).astimezone(UTC)
+                lines.append(f"| `{v.ref.uri}` | `{v.ref.etag}` | {uploaded:%Y-%m-%dT%H:%M:%SZ} |")
+            if len(self.pending) > shown:
+                lines.append(f"| and {len(self.pending) - shown} more | | |")
+        return "\n".join(lines) + "\n"
+
 
 def list_versions(
     client: S3Client, bucket: str, prefix: str, page_size: int = 1000
@@ -129,25 +146,11 @@ def list_versions(
 
 
 def lookup(engine: Engine, refs: Sequence[ObjectRef]) -> dict[ObjectRef, Recorded]:
-    """The `documents` rows of these versions: one query, keyed as `loader.record` wrote them."""
-    if not refs:
-        return {}
-    by_digest = {(r.bucket, _key_sha256(r.key), r.etag or ""): r for r in refs}
-    version = tuple_(documents.c.bucket, documents.c.object_key_sha256, documents.c.etag)
-    stmt = select(
-        documents.c.bucket,
-        documents.c.object_key_sha256,
-        documents.c.etag,
-        documents.c.status,
-        documents.c.reasons,
-    ).where(version.in_(list(by_digest)))
-    with engine.connect() as conn:
-        return {
-            by_digest[(row.bucket, row.object_key_sha256, row.etag)]: Recorded(
-                row.status, tuple(row.reasons.split(",")) if row.reasons else ()
-            )
-            for row in conn.execute(stmt)
-        }
+    """The `documents` rows of these versions: the backfill's one query per page."""
+    return {
+        ref: Recorded(status, tuple(reasons.split(",")) if reasons else ())
+        for ref, (status, reasons) in loader.recorded_versions(engine, refs).items()
+    }
 
 
 def recorded_in(engine: Engine) -> Lookup:
@@ -198,3 +201,48 @@ def reconcile(
         report.recent += len(page) - len(found) - len(late)
     report.pending.sort(key=lambda v: (_aware(v.last_modified), v.ref.key))
     return report
+
+
+PENDING = "pending"
+# What `backfill --status` selects: a status `documents` records, or what reconcile calls pending.
+SELECTABLE = ("loaded", "rejected", "duplicate", PENDING)
+
+
+def selected_pages(
+    pages: Iterable[Sequence[ListedVersion]],
+    recorded: Lookup,
+    *,
+    status: str,
+    reasons: Collection[str] = (),
+    cutoff: datetime,
+    batch_size: int = 1000,
+) -> Iterator[list[ListedObject]]:
+    """The versions `backfill --status` reprocesses, a listing page at a time, in batches.
+
+    A recorded status (and, when `reasons` are given, any one of them), or `pending`
+    as `reconcile` counts it with this `cutoff`. One lookup per page: memory stays flat.
+    """
+    if status not in SELECTABLE:
+        raise ValueError(f"unknown status {status!r} (expected one of {', '.join(SELECTABLE)})")
+    wanted = set(reasons)
+    batch: list[ListedObject] = []
+    for page in pages:
+        if not page:
+            continue
+        found = recorded([v.ref for v in page])
+        if status == PENDING:
+            chosen = pending_in(page, found, cutoff)
+        else:
+            chosen = [
+                v
+                for v in page
+                if (r := found.get(v.ref)) is not None
+                and r.status == status
+                and (not wanted or not wanted.isdisjoint(r.reasons))
+            ]
+        batch += [ListedObject(v.ref, v.size) for v in chosen]
+        while len(batch) >= batch_size:
+            yield batch[:batch_size]
+            batch = batch[batch_size:]
+    if batch:
+        yield batch

@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -26,7 +27,7 @@ from prefect.futures import PrefectFuture
 from prefect.states import Completed, Failed
 from prefect.utilities.annotations import opaque
 
-from docproc import storage
+from docproc import reconcile, storage
 from docproc.models import ListedObject, ObjectRef, Status
 from docproc.summary import Summary
 from flows.naming import artifact_key
@@ -118,19 +119,43 @@ def backfill_prefix(
     force: bool = False,
     batch_size: int | None = None,
     fan_out: int = 0,
+    status: str | None = None,
+    reasons: list[str] | None = None,
+    older_than_seconds: float = 300,
 ) -> State[Summary]:
     """Process every object under an S3 prefix, in batches; versions already done are skipped.
 
     With `fan_out` > 0 the batches run as up to that many child runs of the
     `backfill-batch` deployment, shared by the workers of its work pool.
+    With `status` only the versions recorded so (and for one of `reasons`, when
+    given) are processed again, or with `pending` those `reconcile` calls pending
+    (no row, uploaded more than `older_than_seconds` ago): SPEC section 11.
     """
     size = batch_size or resources.settings().batch_size
     s3 = resources.s3()
     uri = f"s3://{bucket}/{prefix}"
     summary = Summary()
     started = time.perf_counter()
+    cutoff = datetime.now(UTC) - timedelta(seconds=older_than_seconds)
+
+    def listing(page_size: int = 1000) -> Iterator[list[ListedObject]]:
+        if status is None:
+            return storage.iter_pages(s3, bucket, prefix, page_size)
+        recorded = reconcile.recorded_in(resources.engine())
+        versions = reconcile.list_versions(s3, bucket, prefix)
+        return reconcile.selected_pages(
+            versions,
+            recorded,
+            status=status,
+            reasons=reasons or (),
+            cutoff=cutoff,
+            batch_size=page_size,
+        )
+
+    # The selected versions are processed again whatever their row says.
+    force = force or status is not None
     # A listing-only pass first, so that progress can be shown as a share of the whole.
-    total = sum(len(page) for page in storage.iter_pages(s3, bucket, prefix))
+    total = sum(len(page) for page in listing())
     get_run_logger().info("%d objects under %s, in batches of %d", total, uri, size)
     progress = create_progress_artifact(0.0, description=f"Backfill of {uri}")
 
@@ -140,7 +165,7 @@ def backfill_prefix(
         for listener in _listeners:
             listener(summary, total)
 
-    pages = storage.iter_pages(s3, bucket, prefix, size)
+    pages = listing(size)
     if fan_out > 0:
         fan_out_batches(pages, bucket, force, fan_out, summary, report)
     else:

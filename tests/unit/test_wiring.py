@@ -20,7 +20,9 @@ def entrypoint(name: str) -> object:
     return getattr(module, attr)
 
 
-@pytest.mark.parametrize("name", ["process-invoice", "backfill-prefix", "backfill-batch"])
+@pytest.mark.parametrize(
+    "name", ["process-invoice", "backfill-prefix", "backfill-batch", "reconcile"]
+)
 def test_every_declared_deployment_imports_and_names_its_flow(name: str) -> None:
     flow = entrypoint(name)
     assert flow.name == name  # type: ignore[attr-defined]
@@ -52,6 +54,19 @@ def test_the_trigger_expects_the_webhook_event_and_fills_the_flow_parameters() -
     assert rendered == {"bucket": "src", "key": "in/a b+c ü.txt", "etag": "abc"}
 
 
+def test_reconcile_runs_every_15_minutes_on_the_source_bucket() -> None:
+    from datetime import timedelta
+
+    from deployments.definitions import schedules
+
+    (schedule,) = schedules("reconcile")
+    assert schedule.interval == timedelta(minutes=15)
+    # No `bucket` parameter: the flow falls back to DOCPROC_SOURCE_BUCKET.
+    assert "bucket" not in declared()["reconcile"]["parameters"]
+    assert inspect.signature(entrypoint("reconcile").fn).parameters["bucket"].default is None  # type: ignore[attr-defined]
+    assert events.INGESTION_LAGGING == "docproc.ingestion.lagging"
+
+
 def test_event_ids_are_deterministic_per_object_version() -> None:
     a = events.object_created(ObjectRef("b", "k", "e1"))
     again = events.object_created(ObjectRef("b", "k", "e1"))
@@ -65,6 +80,7 @@ def test_served_flows_are_the_declared_deployments_with_their_triggers() -> None
     for name, (flow, options) in served.items():
         assert flow.name == name
         assert len(options["triggers"]) == len(declared()[name].get("triggers", []))
+        assert len(options["schedules"]) == len(declared()[name].get("schedules", []))
 
 
 class TestLocalServerEnvironment:

@@ -1,0 +1,70 @@
+"""`reconcile`: the listing against `documents`, every 15 minutes: the safety net of SPEC 11.
+
+It catches what no notification started (SNS gave up, the webhook was down) and runs
+that crashed before their row; when anything is pending it emits
+`docproc.ingestion.lagging` with the counts, for an automation to alert on.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+from prefect.client.schemas.objects import State
+from prefect.events import emit_event
+from prefect.states import Completed, Failed
+
+from docproc import events
+from docproc import reconcile as core
+from flows.backfill import backfill_prefix
+from flows.naming import artifact_key
+from tasks import resources
+
+
+@flow(name="reconcile", flow_run_name="reconcile s3://{bucket}/{prefix}")
+def reconcile(
+    bucket: str | None = None,
+    prefix: str = "",
+    older_than_seconds: float = 300,
+    process: bool = False,
+) -> State[dict[str, Any]]:
+    """Count the versions under a prefix by outcome and name the pending ones.
+
+    `bucket` defaults to DOCPROC_SOURCE_BUCKET (what the schedule checks). With
+    `process`, the pending ones then go through `backfill-prefix --status pending`.
+    """
+    bucket = bucket or resources.settings().source_bucket
+    uri = f"s3://{bucket}/{prefix}"
+    report = core.reconcile(
+        core.list_versions(resources.s3(), bucket, prefix),
+        core.recorded_in(resources.engine()),
+        now=datetime.now(UTC),
+        older_than=timedelta(seconds=older_than_seconds),
+    )
+    counts = report.counts()
+    logger = get_run_logger()
+    logger.info("%s: %s", uri, counts)
+    create_markdown_artifact(
+        key=artifact_key("reconcile", bucket, prefix),
+        markdown=report.markdown(f"Reconcile of `{uri}`"),
+        description=f"Reconcile of {uri}",
+    )
+    if not report.lagging:
+        return Completed(message=f"{report.listed} listed, nothing pending", data=counts)
+    logger.warning("%d versions under %s are pending", len(report.pending), uri)
+    emit_event(**events.ingestion_lagging(bucket, prefix, counts))
+    message = f"{report.listed} listed, {len(report.pending)} pending"
+    if process:
+        state = backfill_prefix(
+            bucket,
+            prefix,
+            status=core.PENDING,
+            older_than_seconds=older_than_seconds,
+            return_state=True,
+        )
+        message += f"; backfill of the pending: {state.message}"
+        if not state.is_completed():
+            return Failed(message=message, data=counts)
+    return Completed(message=message, data=counts)
