@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from docproc.reconcile import Report as ReconcileReport
 
 from docproc.models import Outcome
 from docproc.summary import STATUSES, Summary
@@ -159,12 +163,33 @@ def backfill(
             min=0,
         ),
     ] = 0,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            "--status",
+            help="Only the versions recorded with this status (rejected, loaded, duplicate), "
+            "processed again; or `pending`: those `reconcile` calls pending.",
+        ),
+    ] = None,
+    reasons: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--reason",
+            help="With --status rejected: only those rejected for this code (repeatable).",
+        ),
+    ] = None,
+    older_than: Annotated[
+        int,
+        typer.Option(help="With --status pending: seconds since upload to count as pending."),
+    ] = 300,
 ) -> None:
     """Run the `backfill-prefix` flow over every object under an S3 prefix.
 
     Shows progress while it runs and a summary at the end. Versions already in the
-    `documents` table are skipped unless --force. Exit status: 0 nothing rejected
-    or failed, 1 some were, 2 bad URI or missing bucket.
+    `documents` table are skipped unless --force. With --status, only the versions of
+    that outcome are processed again, e.g. `--status rejected --reason words_mismatch`
+    after a rule was corrected. Exit status: 0 nothing rejected or failed, 1 some
+    were, 2 bad URI, missing bucket or bad --status.
     """
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -173,6 +198,7 @@ def backfill(
     from tasks import resources
 
     load_settings()
+    check_selection(status, reasons)
     try:
         bucket, prefix = storage.parse_s3_uri(uri)
         resources.s3().head_bucket(Bucket=bucket)
@@ -184,13 +210,40 @@ def backfill(
         fail(f"cannot read s3://{bucket}: {exc}", EXIT_REJECTED)
     except BotoCoreError as exc:
         fail(f"cannot reach S3: {exc}", EXIT_REJECTED)
-    summary = run_backfill(bucket, prefix, force=force, batch_size=batch_size, fan_out=fan_out)
+    selection = Selection(status, reasons or [], older_than)
+    summary = run_backfill(
+        bucket, prefix, force=force, batch_size=batch_size, fan_out=fan_out, selection=selection
+    )
     print_summary(summary)
     raise typer.Exit(EXIT_OK if summary.ok else EXIT_REJECTED)
 
 
+@dataclass(frozen=True)
+class Selection:
+    """`backfill --status S [--reason CODE]...`: which recorded outcome to process again."""
+
+    status: str | None = None
+    reasons: list[str] = field(default_factory=list)
+    older_than: float = 300
+
+
+def check_selection(status: str | None, reasons: list[str] | None) -> None:
+    from docproc.reconcile import SELECTABLE
+
+    if status is not None and status not in SELECTABLE:
+        fail(f"--status {status}: expected one of {', '.join(SELECTABLE)}")
+    if reasons and status not in {"rejected", "duplicate"}:
+        fail("--reason selects among rejected versions: add --status rejected")
+
+
 def run_backfill(
-    bucket: str, prefix: str, *, force: bool, batch_size: int | None, fan_out: int = 0
+    bucket: str,
+    prefix: str,
+    *,
+    force: bool,
+    batch_size: int | None,
+    fan_out: int = 0,
+    selection: Selection | None = None,
 ) -> Summary:
     """The flow in this process, with a progress bar fed by its batches."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -215,7 +268,18 @@ def run_backfill(
             progress.update(bar, total=total, completed=summary.listed, counts=counts, rate=rate)
 
         with watching(show):
-            state = backfill_prefix(bucket, prefix, force, batch_size, fan_out, return_state=True)
+            chosen = selection or Selection()
+            state = backfill_prefix(
+                bucket,
+                prefix,
+                force,
+                batch_size,
+                fan_out,
+                status=chosen.status,
+                reasons=chosen.reasons or None,
+                older_than_seconds=chosen.older_than,
+                return_state=True,
+            )
     result = state.result(raise_on_failure=False)
     if isinstance(result, Summary):
         return result
@@ -239,6 +303,84 @@ def print_summary(summary: Summary) -> None:
         console.print(reasons)
     for uri, error in summary.failures:
         console.print(f"[red]failed[/] {uri}: {error}")
+
+
+@app.command()
+def reconcile(
+    uri: Annotated[str, typer.Argument(help="The prefix, as s3://bucket/prefix.")],
+    older_than: Annotated[
+        int,
+        typer.Option(
+            "--older-than",
+            help="Seconds since upload after which a version with no row is pending "
+            "(a younger one may still be on its way).",
+            min=0,
+        ),
+    ] = 300,
+    process: Annotated[
+        bool,
+        typer.Option("--process", help="Run the pending versions through the backfill."),
+    ] = False,
+) -> None:
+    """Compare the listing with the `documents` table: processed, rejected, pending.
+
+    Prints how many versions are processed (by status, and rejected by reason) and
+    names the pending ones: no row, uploaded more than --older-than seconds ago, e.g.
+    a notification SNS gave up on or a run that crashed. Exit status: 0 nothing
+    pending, 1 some are (with --process: as `backfill`'s), 2 bad URI or missing bucket.
+    """
+    from datetime import UTC, datetime, timedelta
+
+    from botocore.exceptions import BotoCoreError, ClientError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from docproc import reconcile as core
+    from docproc import storage
+    from docproc.errors import ObjectMissing
+    from tasks import resources
+
+    load_settings()
+    try:
+        bucket, prefix = storage.parse_s3_uri(uri)
+        report = core.reconcile(
+            core.list_versions(resources.s3(), bucket, prefix),
+            core.recorded_in(resources.engine()),
+            now=datetime.now(UTC),
+            older_than=timedelta(seconds=older_than),
+        )
+    except (ValueError, ObjectMissing) as exc:
+        fail(str(exc))
+    except (BotoCoreError, ClientError) as exc:
+        fail(f"cannot list {uri}: {exc}", EXIT_REJECTED)
+    except SQLAlchemyError as exc:
+        fail(f"cannot read the documents table: {getattr(exc, 'orig', None) or exc}", 1)
+    print_reconcile(report, f"s3://{bucket}/{prefix}")
+    if not report.lagging:
+        raise typer.Exit(EXIT_OK)
+    if not process:
+        raise typer.Exit(EXIT_REJECTED)
+    console.print(f"processing the {len(report.pending)} pending versions:")
+    selection = Selection("pending", [], older_than)
+    summary = run_backfill(bucket, prefix, force=False, batch_size=None, selection=selection)
+    print_summary(summary)
+    raise typer.Exit(EXIT_OK if summary.ok else EXIT_REJECTED)
+
+
+def print_reconcile(report: ReconcileReport, uri: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{report.listed} versions listed under {uri}")
+    table.add_column("outcome")
+    table.add_column("versions", justify="right")
+    for status, count in sorted(report.by_status.items()):
+        table.add_row(f"processed: {status}", str(count))
+    for reason, count in sorted(report.by_reason.items()):
+        table.add_row(f"  rejected for {reason}", str(count), style="dim")
+    table.add_row("too recent to tell", str(report.recent))
+    table.add_row("pending", str(len(report.pending)), style="bold red" if report.pending else "")
+    console.print(table)
+    for v in report.pending:
+        console.print(f"[red]pending[/] {v.ref.uri} (ETag {v.ref.etag})", soft_wrap=True)
 
 
 @app.command()
@@ -342,24 +484,46 @@ def webhook(host: Host = "127.0.0.1", port: Port = 8080) -> None:
 @app.command()
 def provision(
     webhook_url: Annotated[
-        str, typer.Option("--webhook-url", help="Where SNS should POST, e.g. https://host/sns.")
-    ],
+        str | None,
+        typer.Option("--webhook-url", help="Where SNS should POST, e.g. https://host/sns."),
+    ] = None,
     topic_name: Annotated[str, typer.Option(help="SNS topic for the source bucket's events.")] = (
         "docproc-source-events"
     ),
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the plan and change nothing.")
     ] = False,
+    iam_policy: Annotated[
+        bool,
+        typer.Option(
+            "--iam-policy",
+            help="Print the least-privilege IAM policies (webhook's role, workers' role) "
+            "as JSON, and create nothing.",
+        ),
+    ] = False,
+    topic_arn: Annotated[
+        str | None,
+        typer.Option(
+            help="With --iam-policy: the topic's ARN, when its account cannot be read (STS)."
+        ),
+    ] = None,
 ) -> None:
     """Create the buckets, SNS topic, topic policy, bucket notification and subscription.
 
     Idempotent: reads what exists first and changes only what differs; a second run
     says "nothing to change". Works against AWS or any endpoint (AWS_ENDPOINT_URL).
+    With --iam-policy, prints instead the IAM policies for the webhook's and the
+    workers' roles, from the configured buckets, prefixes and topic.
     """
     from docproc import provision as prov
     from tasks import resources
 
     load_settings()
+    if iam_policy:
+        print_iam_policies(topic_name, topic_arn)
+        return
+    if webhook_url is None:
+        fail("--webhook-url is required (or --iam-policy)")
     config = resources.settings()
     try:
         session, client_params = resources.aws_session()
@@ -385,6 +549,95 @@ def provision(
         return
     try:
         prov.apply(clients, steps)
+    except prov.ProvisionError as exc:
+        fail(str(exc), EXIT_REJECTED)
+    console.print("[green]done[/]")
+
+
+def print_iam_policies(topic_name: str, topic_arn: str | None) -> None:
+    """Both policy documents as one JSON object, `webhook` and `workers`, for scripts."""
+    import json
+
+    from docproc import iam
+    from docproc import provision as prov
+    from tasks import resources
+
+    config = resources.settings()
+    if topic_arn is None:
+        try:
+            session, client_params = resources.aws_session()
+            clients = prov.make_clients(session, client_params=client_params)
+            topic_arn = iam.topic_arn(clients, topic_name)
+        except ValueError as exc:
+            fail(str(exc))
+        except prov.ProvisionError as exc:
+            fail(str(exc), EXIT_REJECTED)
+    documents = iam.policies(
+        topic_arn=topic_arn,
+        source_bucket=config.source_bucket,
+        target_bucket=config.target_bucket,
+        export_prefix=config.export_prefix,
+        reject_prefix=config.reject_prefix,
+    )
+    typer.echo(json.dumps(documents, indent=2))
+
+
+@app.command()
+def deprovision(
+    webhook_url: Annotated[
+        str, typer.Option("--webhook-url", help="The URL `provision` subscribed.")
+    ],
+    topic_name: Annotated[str, typer.Option(help="SNS topic `provision` created.")] = (
+        "docproc-source-events"
+    ),
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan and change nothing.")
+    ] = False,
+    delete_buckets: Annotated[
+        bool,
+        typer.Option(
+            "--delete-buckets",
+            help="Delete the source and target buckets too; refused if either holds objects.",
+        ),
+    ] = False,
+) -> None:
+    """Undo `provision` in reverse order: subscription, bucket notification, topic policy, topic.
+
+    Idempotent: a second run says "nothing to change". Only docproc's parts go; the
+    buckets stay unless --delete-buckets, and a bucket that holds objects is never
+    deleted (exit status 1, nothing changed).
+    """
+    from docproc import deprovision as teardown
+    from docproc import provision as prov
+    from tasks import resources
+
+    load_settings()
+    config = resources.settings()
+    try:
+        session, client_params = resources.aws_session()
+        clients = prov.make_clients(session, client_params=client_params)
+        steps = teardown.plan_teardown(
+            clients,
+            source_bucket=config.source_bucket,
+            target_bucket=config.target_bucket,
+            webhook_url=webhook_url,
+            topic_name=topic_name,
+            delete_buckets=delete_buckets,
+        )
+    except ValueError as exc:
+        fail(str(exc))
+    except prov.ProvisionError as exc:
+        fail(str(exc), EXIT_REJECTED)
+    if not steps:
+        console.print("nothing to change: nothing of docproc's is provisioned")
+        return
+    console.print(f"{'plan' if dry_run else 'applying'} ({len(steps)} steps):")
+    for step in steps:
+        console.print(f"  - {step.description}")
+    if dry_run:
+        return
+    try:
+        teardown.apply(clients, steps)
     except prov.ProvisionError as exc:
         fail(str(exc), EXIT_REJECTED)
     console.print("[green]done[/]")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from docproc.provision import Clients, explain, find_topic
+
 VERSION = "2012-10-17"
 
 Policy = dict[str, Any]
@@ -96,4 +98,40 @@ def webhook_policy(topic_arn: str) -> Policy:
                 "Resource": topic_arn,
             }
         ],
+    }
+
+
+def topic_arn(clients: Clients, name: str) -> str:
+    """The topic's ARN for the webhook's policy: the existing topic's, else the one
+    `provision` will create, from the caller's account (STS); no `*` in either case.
+
+    ProvisionError when neither can be read: then pass the ARN (`--topic-arn`).
+    """
+    topic = find_topic(clients, name, None)
+    if topic.exists:
+        return topic.require_arn()
+    with explain(f"read the account id (STS) to name topic {name}; or pass --topic-arn"):
+        account: str = clients.sts.get_caller_identity()["Account"]
+    return f"arn:{clients.partition}:sns:{clients.region}:{account}:{name}"
+
+
+def policies(
+    *,
+    topic_arn: str,
+    source_bucket: str,
+    target_bucket: str,
+    export_prefix: str,
+    reject_prefix: str,
+) -> dict[str, Policy]:
+    """Both documents, named by the role each goes to, in the partition of the topic's ARN."""
+    partition = topic_arn.split(":")[1] if topic_arn.startswith("arn:") else "aws"
+    return {
+        "webhook": webhook_policy(topic_arn),
+        "workers": worker_policy(
+            source_bucket=source_bucket,
+            target_bucket=target_bucket,
+            export_prefix=export_prefix,
+            reject_prefix=reject_prefix,
+            partition=partition,
+        ),
     }
