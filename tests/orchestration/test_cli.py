@@ -34,7 +34,19 @@ def docproc(
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["process"], ["init-db"], ["serve"], ["webhook"], ["provision"], ["demo"]]
+    "command",
+    [
+        [],
+        ["process"],
+        ["init-db"],
+        ["serve"],
+        ["webhook"],
+        ["provision"],
+        ["demo"],
+        ["reconcile"],
+        ["deprovision"],
+        ["backfill"],
+    ],
 )
 def test_help_needs_no_environment(command: list[str]) -> None:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DOCPROC_", "AWS_"))}
