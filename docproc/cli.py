@@ -180,7 +180,9 @@ def backfill(
     ] = None,
     older_than: Annotated[
         int,
-        typer.Option(help="With --status pending: seconds since upload to count as pending."),
+        typer.Option(
+            help="With --status pending: seconds since upload to count as pending.", min=0
+        ),
     ] = 300,
 ) -> None:
     """Run the `backfill-prefix` flow over every object under an S3 prefix.

@@ -115,7 +115,8 @@ class Report:
             lines += ["", "| pending version | ETag | uploaded |", "|---|---|---|"]
             for v in self.pending[:shown]:
                 uploaded = _aware(v.last_modified).astimezone(UTC)
-                lines.append(f"| `{v.ref.uri}` | `{v.ref.etag}` | {uploaded:%Y-%m-%dT%H:%M:%SZ} |")
+                uri = v.ref.uri.replace("|", "\\|")  # a key may hold the table's separator
+                lines.append(f"| `{uri}` | `{v.ref.etag}` | {uploaded:%Y-%m-%dT%H:%M:%SZ} |")
             if len(self.pending) > shown:
                 lines.append(f"| and {len(self.pending) - shown} more | | |")
         return "\n".join(lines) + "\n"

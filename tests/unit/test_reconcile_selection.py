@@ -90,3 +90,13 @@ def test_memory_stays_flat_while_selecting_from_100_000_objects() -> None:
     large, chosen = peak(100_000)
     assert chosen == 10_000  # one in ten is rejected
     assert large < small * 1.5, (small, large)
+
+
+def test_the_artifact_names_the_pending_versions_up_to_a_limit() -> None:
+    from docproc.reconcile import Report
+
+    report = Report(listed=3, pending=[version("a|b"), version("c"), version("d")])
+    markdown = report.markdown("Reconcile", shown=2)
+    assert "| **pending** | 3 |" in markdown
+    assert "`s3://src/a\\|b`" in markdown and "s3://src/c" in markdown
+    assert "s3://src/d" not in markdown and "| and 1 more |" in markdown
