@@ -10,12 +10,14 @@ skipped: its cause is already reported.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 
 from docproc.dates import MIN_YEAR
+from docproc.ids import is_id
 from docproc.models import (
     DocumentType,
     Format,
@@ -175,14 +177,29 @@ class _Log:
 def judge(doc: EInvoiceDocument) -> Invoice | Rejection:
     """Apply SPEC section 3 to an e-invoice; never raises (a bad document is a result)."""
     if doc.problems:
-        return Rejection(doc.problems)
+        return _rejection(doc, doc.problems)
     try:
         with localcontext(_CONTEXT):
             return _judge(doc)
     except Exception as exc:  # a bug must not stop the pipeline: reject the document instead
-        return Rejection(
-            (Problem(Reason.MALFORMED_DOCUMENT, f"the document could not be judged ({exc!r})"),)
-        )
+        # ... but it is a bug: say so where people and tests look.
+        logging.getLogger(__name__).exception("judge() caught %r; the document is rejected", exc)
+        problem = Problem(Reason.MALFORMED_DOCUMENT, f"the document could not be judged ({exc!r})")
+        return _rejection(doc, (problem,))
+
+
+def _rejection(doc: EInvoiceDocument, problems: tuple[Problem, ...]) -> Rejection:
+    """The rejection, with the format and the ids that could be read, so that the report
+    and the `documents` row say whose invoice it was. The ids are kept only where they
+    pass the id rule; BT-46, free text, is kept as written (SPEC section 3, `bad_id`)."""
+    issuer_key = "".join(doc.issuer_key.split()) if doc.issuer_key else None
+    return Rejection(
+        problems,
+        format=doc.format,
+        issuer_key=issuer_key if is_id(issuer_key) else None,
+        customer_id=doc.customer_id,
+        invoice_id=doc.invoice_id if is_id(doc.invoice_id) else None,
+    )
 
 
 def _judge(doc: EInvoiceDocument) -> Invoice | Rejection:
@@ -355,7 +372,7 @@ def _judge(doc: EInvoiceDocument) -> Invoice | Rejection:
             )
 
     if log.problems:
-        return Rejection(tuple(log.problems))
+        return _rejection(doc, tuple(log.problems))
     # No problem means every value was read; these only tell the type checker.
     assert doc.invoice_id and doc.seller and doc.buyer and issuer_key and doc.currency
     assert invoice_date is not None and amount is not None and total is not None

@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from docproc.ids import path_segment
-from docproc.models import Invoice, Item, ObjectRef, Rejection
+from docproc.models import Format, Invoice, Item, ObjectRef, Rejection
 
 # v1's columns first, unchanged, then v2's (SPEC section 5): a v1 reader keeps working.
 CSV_COLUMNS = (
@@ -160,8 +160,15 @@ def _cell(value: object) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ").replace("\r", " ")
 
 
+def _party(name: str, tax_id: str | None) -> str:
+    return _cell(name) + (f" (VAT id {_cell(tax_id)})" if tax_id else "")
+
+
 def invoice_markdown(invoice: Invoice, source_uri: str, csv_uri: str) -> str:
-    """The summary the Prefect UI shows as the run's artifact."""
+    """The summary the Prefect UI shows as the run's artifact; an e-invoice's also walks
+    its totals down to the amount due (BT-106 to BT-115) and shows its VAT breakdown."""
+    einvoice = invoice.format is not Format.TEXT_V1
+    currency = f" {invoice.currency}" if invoice.currency else ""
     lines = [
         f"# Invoice {_cell(invoice.invoice_id)} loaded",
         "",
@@ -171,23 +178,59 @@ def invoice_markdown(invoice: Invoice, source_uri: str, csv_uri: str) -> str:
         f"| customer | {_cell(invoice.customer_id or '')} |",
         f"| format | {invoice.format} ({invoice.document_type}) |",
         f"| date | {invoice.invoice_date.isoformat()} |",
-        f"| seller | {_cell(invoice.seller)} |",
-        f"| buyer | {_cell(invoice.buyer)} |",
-        f"| amount | {_money(invoice.amount)} {invoice.currency or ''} |",
-        f"| tax | {_money(invoice.tax_total)} |",
-        f"| total | **{_money(invoice.total)}** |",
-        f"| payable | {_money(invoice.payable)} |",
-        f"| source | `{source_uri}` |",
-        f"| CSV | `{csv_uri}` |",
+        f"| seller | {_party(invoice.seller, invoice.seller_tax_id)} |",
+        f"| buyer | {_party(invoice.buyer, invoice.buyer_tax_id)} |",
     ]
-    if invoice.items:
+    if einvoice:
+        lines += [
+            f"| type code | {_cell(invoice.type_code or '')} |",
+            f"| profile | {_cell(invoice.profile or '')} |",
+            f"| due date | {invoice.due_date.isoformat() if invoice.due_date else ''} |",
+            f"| lines (BT-106) | {_money(invoice.amount)}{currency} |",
+            f"| − allowances (BT-107) | {_money(invoice.allowance_total)} |",
+            f"| + charges (BT-108) | {_money(invoice.charge_total)} |",
+            f"| = net (BT-109) | {_money(invoice.net_total)} |",
+            f"| + VAT (BT-110) | {_money(invoice.tax_total)} |",
+            f"| = total (BT-112) | **{_money(invoice.total)}** |",
+            f"| − prepaid (BT-113) | {_money(invoice.prepaid)} |",
+            f"| + rounding (BT-114) | {_money(invoice.rounding)} |",
+            f"| = payable (BT-115) | **{_money(invoice.payable)}**{currency} |",
+        ]
+    else:
+        lines += [
+            f"| amount | {_money(invoice.amount)}{currency} |",
+            f"| tax | {_money(invoice.tax_total)} |",
+            f"| total | **{_money(invoice.total)}** |",
+            f"| payable | {_money(invoice.payable)} |",
+        ]
+    lines += [f"| source | `{source_uri}` |", f"| CSV | `{csv_uri}` |"]
+    if invoice.items and einvoice:
+        lines += [
+            "",
+            "| # | item | quantity | net price | VAT | amount |",
+            "|---:|---|---:|---:|---|---:|",
+        ]
+        lines += [
+            f"| {_cell(i.line_id or i.line_no)} | {_cell(i.description)} "
+            f"| {_number(i.quantity)} {_cell(i.unit_code or '')} | {_number(i.unit_price)} "
+            f"| {_cell(i.tax_category or '')} {_number(i.tax_rate)} | {_money(i.amount)} |"
+            for i in invoice.items
+        ]
+    elif invoice.items:
         lines += ["", "| # | item | amount | tax |", "|---:|---|---:|---:|"]
         lines += [
             f"| {i.line_no} | {_cell(i.description)} | {_money(i.amount)} | {_money(i.tax)} |"
             for i in invoice.items
         ]
     if invoice.taxes:
-        lines += ["", "| tax | category | rate | taxable | amount |", "|---|---|---:|---:|---:|"]
+        title = "VAT breakdown (BG-23)" if einvoice else "Taxes"
+        lines += [
+            "",
+            f"**{title}**",
+            "",
+            "| tax | category | rate | taxable | amount |",
+            "|---|---|---:|---:|---:|",
+        ]
         lines += [
             f"| {_cell(t.kind)} | {_cell(t.category or '')} | {_number(t.rate)} "
             f"| {_money(t.taxable_amount)} | {_money(t.amount)} |"
@@ -201,6 +244,10 @@ def rejection_markdown(ref: ObjectRef, rejection: Rejection, report_uri: str) ->
         f"# Rejected: `{ref.uri}`",
         "",
         f"Reasons: **{', '.join(rejection.reasons)}**",
+        "",
+        f"Format: {rejection.format}"
+        + (f"; invoice `{rejection.invoice_id}`" if rejection.invoice_id else "")
+        + (f" from issuer `{rejection.issuer_key}`" if rejection.issuer_key else ""),
         "",
         "| code | detail |",
         "|---|---|",

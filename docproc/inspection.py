@@ -5,14 +5,15 @@ the bucket, and we can see why a document was rejected.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from datetime import date
 from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from docproc import formats, validator
-from docproc.models import Format, Invoice, Item, ParsedDocument, Rejection, Tax
+from docproc.en16931 import EInvoiceDocument, RawDate
+from docproc.models import Format, Invoice, Item, Rejection, Tax
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -20,6 +21,12 @@ if TYPE_CHECKING:
 _ITEM_FIELDS = tuple(f.name for f in fields(Item))
 _TAX_FIELDS = tuple(f.name for f in fields(Tax))
 _HEADER_FIELDS = tuple(f.name for f in fields(Invoice) if f.name not in ("items", "taxes"))
+# An e-invoice's terms as read, in the order of the invoices table.
+_TERMS = tuple(
+    name
+    for name in _HEADER_FIELDS
+    if name in {f.name for f in fields(EInvoiceDocument)} and name != "format"
+)
 
 
 @dataclass(frozen=True)
@@ -71,8 +78,8 @@ def _cell(value: object) -> str | None:
 
 def check(path: str, data: bytes | None, size: int, limit: int) -> FileReport:
     """Judge one document as the pipeline would; `data` is None when it is over `limit`."""
-    doc = validator.oversized(size, limit) if data is None else formats.read(data)
-    verdict = validator.validate(doc)
+    doc = validator.oversized(size, limit) if data is None else formats.read(data, max_bytes=limit)
+    verdict = formats.judge(doc)
     if isinstance(verdict, Invoice):
         return FileReport(
             path,
@@ -86,8 +93,10 @@ def check(path: str, data: bytes | None, size: int, limit: int) -> FileReport:
     return _as_read(path, size, doc, verdict)
 
 
-def _as_read(path: str, size: int, doc: ParsedDocument, rejection: Rejection) -> FileReport:
+def _as_read(path: str, size: int, doc: formats.Document, rejection: Rejection) -> FileReport:
     """A rejected document shows its values as written: what there is to fix."""
+    if isinstance(doc, EInvoiceDocument):
+        return _terms_as_read(path, size, doc, rejection)
     items = tuple(
         {"line_no": str(i.line_no), "description": i.description, "amount": i.amount, "tax": i.tax}
         for i in doc.items
@@ -97,6 +106,24 @@ def _as_read(path: str, size: int, doc: ParsedDocument, rejection: Rejection) ->
     if doc.currency is not None:
         header["currency"] = doc.currency
     return FileReport(path, size, rejection.format, rejection, header, items, taxes)
+
+
+def _terms_as_read(path: str, size: int, doc: EInvoiceDocument, rejection: Rejection) -> FileReport:
+    """An e-invoice's business terms as written (dates in their own notation)."""
+    header: dict[str, str | None] = {}
+    for name in _TERMS:
+        value = getattr(doc, name)
+        if value is not None:
+            header[name] = value.text if isinstance(value, RawDate) else _cell(value)
+    return FileReport(
+        path,
+        size,
+        rejection.format,
+        rejection,
+        header,
+        tuple({k: _cell(v) for k, v in asdict(line).items()} for line in doc.lines),
+        tuple({k: _cell(v) for k, v in asdict(tax).items()} for tax in doc.taxes),
+    )
 
 
 def render(report: FileReport, console: Console) -> None:

@@ -127,6 +127,11 @@ class ParsedDocument:
     problems: tuple[Problem, ...] = ()
     format: Format = Format.TEXT_V1
 
+    @property
+    def invoice_id(self) -> str | None:
+        """The invoice number as written (for run names), as `EInvoiceDocument` offers it."""
+        return self.fields.get("invoice_id", "").strip() or None
+
 
 @dataclass(frozen=True)
 class Item:

@@ -83,7 +83,7 @@ def _process(ref: ObjectRef, force: bool) -> State[Outcome]:
         return _finish(Completed, Outcome(Status.SKIPPED, ref.uri, message, record.reasons))
 
     doc = parse(fetched)
-    if is_id(invoice_id := doc.fields.get("invoice_id", "")):
+    if is_id(invoice_id := doc.invoice_id):
         _name_run(f"{invoice_id} from {ref.uri}")
     verdict = validate(doc, return_state=True).result(raise_on_failure=False)
     if isinstance(verdict, Rejection):

@@ -19,7 +19,6 @@ from docproc.models import (
     FetchedObject,
     Invoice,
     ListedObject,
-    ParsedDocument,
     Rejection,
     Status,
 )
@@ -35,7 +34,7 @@ class Document:
     listed: ListedObject
     fetched: storage.Fetched
     seconds: float
-    doc: ParsedDocument | None = None
+    doc: formats.Document | None = None
     verdict: Invoice | Rejection | None = None
 
     @property
@@ -89,7 +88,11 @@ def parse_batch(documents: list[Document], label: str) -> list[Document]:
     for d, fetched in readable(documents):
         started = time.perf_counter()
         body = fetched.body
-        d.doc = validator.oversized(fetched.size, limit) if body is None else formats.read(body)
+        d.doc = (
+            validator.oversized(fetched.size, limit)
+            if body is None
+            else formats.read(body, max_bytes=limit)
+        )
         d.seconds += time.perf_counter() - started
     return documents
 
@@ -100,7 +103,7 @@ def validate_batch(documents: list[Document], label: str) -> list[Document]:
     for d in documents:
         if d.doc is not None:
             started = time.perf_counter()
-            d.verdict = validator.validate(d.doc)
+            d.verdict = formats.judge(d.doc)
             d.seconds += time.perf_counter() - started
     valid = sum(isinstance(d.verdict, Invoice) for d in documents)
     rejected = sum(isinstance(d.verdict, Rejection) for d in documents)

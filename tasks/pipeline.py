@@ -19,7 +19,7 @@ from prefect.states import Failed
 from docproc import formats, loader, storage, validator
 from docproc.errors import DocprocError
 from docproc.loader import DocumentRecord
-from docproc.models import FetchedObject, Invoice, ObjectRef, ParsedDocument, Rejection
+from docproc.models import FetchedObject, Invoice, ObjectRef, Rejection
 from docproc.outputs import output
 from tasks import resources
 from tasks.options import TASK_DEFAULTS
@@ -44,21 +44,20 @@ def check_processed(ref: ObjectRef) -> DocumentRecord | None:
 
 
 @task(name="parse", task_run_name="parse {fetched.ref.key}", **TASK_DEFAULTS)
-def parse(fetched: FetchedObject) -> ParsedDocument:
+def parse(fetched: FetchedObject) -> formats.Document:
     """Recognise the format and read the document's values; nothing is judged yet."""
+    limit = resources.settings().max_document_bytes
     if fetched.body is None:
-        return validator.oversized(fetched.size, resources.settings().max_document_bytes)
-    doc = formats.read(fetched.body)
-    get_run_logger().info(
-        "read %s: %d header fields and %d items", doc.format, len(doc.fields), len(doc.items)
-    )
+        return validator.oversized(fetched.size, limit)
+    doc = formats.read(fetched.body, max_bytes=limit)
+    get_run_logger().info("read %s", formats.describe(doc))
     return doc
 
 
 @task(name="validate", task_run_name="validate", **TASK_DEFAULTS)
-def validate(doc: ParsedDocument) -> Invoice | State[Rejection]:
+def validate(doc: formats.Document) -> Invoice | State[Rejection]:
     """Apply the rules of SPEC section 3; a rejection ends this task Failed, never retried."""
-    result = validator.validate(doc)
+    result = formats.judge(doc)
     if isinstance(result, Rejection):
         get_run_logger().warning("rejected: %s", "; ".join(result.details))
         return Failed(message=f"rejected: {', '.join(result.reasons)}", data=result)

@@ -1,34 +1,57 @@
 """Readers, one per syntax of SPEC section 2, and the sniffing that picks one.
 
 `read` is the one door every document goes through: the container is recognised
-from the bytes (never the name), then the reader for it runs. Until the UBL, CII
-and Factur-X readers exist, those containers are refused `unsupported_format`.
+from the bytes (never the name), then the reader for it runs: text format v1, or
+the e-invoice reader for XML (UBL, CII) and PDF (Factur-X / ZUGFeRD). `judge` is
+the one verdict: each syntax's own rules (v1's, or EN 16931's business rules).
 """
 
 from __future__ import annotations
 
-from docproc import parser
+from docproc import en16931, parser, validator
+from docproc.en16931 import EInvoiceDocument
+from docproc.formats.einvoice import read_einvoice
 from docproc.formats.sniff import Kind, container
-from docproc.models import Format, ParsedDocument, Problem, Reason
+from docproc.models import Format, Invoice, ParsedDocument, Problem, Reason, Rejection
 
-_NOT_YET = {
-    Kind.XML: "an XML document (UBL or CII e-invoice?): the UBL/CII readers are not available "
-    "yet, only text format v1 is read",
-    Kind.PDF: "a PDF (Factur-X/ZUGFeRD?): the PDF reader is not available yet, only text "
-    "format v1 is read",
-    Kind.JSON: "a JSON document: no invoice format of SPEC section 2 is written in JSON",
-}
+# What `read` returns: the values as written, in the syntax the bytes are in.
+Document = ParsedDocument | EInvoiceDocument
+
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024  # SPEC section 8's DOCPROC_MAX_DOCUMENT_BYTES default
+_JSON = (
+    "unsupported format: a JSON document: no invoice format docproc reads is written in "
+    "JSON (India's GST e-invoice JSON is not read yet)"
+)
 # First bytes after which `container` could say anything but text: '%' (PDF), '<', '{',
 # '[', a blank or NUL, and the first byte of each BOM. Any other byte is text-v1 at once.
 _MAYBE_NOT_TEXT = frozenset(b"%<{[ \t\r\n\x00\xef\xff\xfe")
 
 
-def read(data: bytes) -> ParsedDocument:
-    """The document's syntax, whatever the bytes; never raises (a bad document is a result)."""
+def read(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
+    """The document's values in its syntax, whatever the bytes; never raises.
+
+    `max_bytes` bounds what a PDF's embedded file may decompress to (SPEC 2.5).
+    """
     if data and data[0] not in _MAYBE_NOT_TEXT:  # the hot path of text-v1
         return parser.parse(data)
     kind = container(data)
     if kind is Kind.TEXT:
         return parser.parse(data)
-    problem = Problem(Reason.UNSUPPORTED_FORMAT, f"unsupported format: {_NOT_YET[kind]}")
-    return ParsedDocument(problems=(problem,), format=Format.UNKNOWN)
+    if kind is Kind.JSON:
+        problem = Problem(Reason.UNSUPPORTED_FORMAT, _JSON)
+        return ParsedDocument(problems=(problem,), format=Format.UNKNOWN)
+    return read_einvoice(data, max_bytes=max_bytes)
+
+
+def judge(doc: Document) -> Invoice | Rejection:
+    """Apply the rules of SPEC section 3 that the document's syntax follows; never raises."""
+    if isinstance(doc, ParsedDocument):
+        return validator.validate(doc)
+    return en16931.judge(doc)
+
+
+def describe(doc: Document) -> str:
+    """One line for the parse step's log: what was read."""
+    if isinstance(doc, EInvoiceDocument):
+        return f"{doc.format}: {doc.summary}, {len(doc.lines)} lines, {len(doc.taxes)} VAT rows"
+    return f"{doc.format}: {len(doc.fields)} header fields and {len(doc.items)} items"

@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 
 from docproc import formats
-from docproc.models import Format, Invoice, Reason, Rejection
+from docproc.en16931 import EInvoiceDocument
+from docproc.models import Format, Invoice, ParsedDocument, Reason, Rejection
 from docproc.settings import Settings
 from docproc.validator import oversized, validate
 
@@ -16,27 +17,53 @@ Variant = Callable[..., bytes]
 
 UBL = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n'
-    b'<Invoice xmlns="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2">'
+    b'<Invoice xmlns="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"'
+    b' xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2">'
     b"<cbc:ID>RE-20190610/507</cbc:ID></Invoice>"
 )
-UNSUPPORTED = [
-    ("ubl", UBL),
-    ("xml-with-bom", b"\xef\xbb\xbf\n  " + UBL),
-    ("utf16-xml", "\ufeff<?xml version='1.0'?><x/>".encode("utf-16-le")),
-    ("pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n"),
-    ("json-object", b'{"invoice_id": "inv-1"}'),
-    ("json-array", b"\n  [1, 2]"),
-]
+EINVOICES = [
+    ("ubl", UBL, Format.UBL, Reason.MISSING_FIELD),
+    ("xml-with-bom", b"\xef\xbb\xbf" + UBL, Format.UBL, Reason.MISSING_FIELD),
+    ("declaration-not-first", b"\n  " + UBL, Format.UNKNOWN, Reason.MALFORMED_DOCUMENT),
+    ("utf16-xml", "\ufeff<?xml version='1.0'?><x/>".encode("utf-16-le"), Format.UNKNOWN,
+     Reason.UNSUPPORTED_FORMAT),
+    ("pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n", Format.UNKNOWN,
+     Reason.MALFORMED_DOCUMENT),
+]  # fmt: skip
+JSON = [("json-object", b'{"invoice_id": "inv-1"}'), ("json-array", b"\n  [1, 2]")]
 
 
-@pytest.mark.parametrize(("name", "data"), UNSUPPORTED, ids=[n for n, _ in UNSUPPORTED])
-def test_xml_pdf_and_json_are_unsupported_never_not_text(name: str, data: bytes) -> None:
+@pytest.mark.parametrize(
+    ("name", "data", "fmt", "reason"), EINVOICES, ids=[n for n, *_ in EINVOICES]
+)
+def test_xml_and_pdf_go_to_the_einvoice_reader(
+    name: str, data: bytes, fmt: Format, reason: Reason
+) -> None:
+    doc = formats.read(data)
+    assert isinstance(doc, EInvoiceDocument)
+    result = formats.judge(doc)
+    assert isinstance(result, Rejection)
+    assert reason in result.reasons, result.details
+    assert Reason.NOT_TEXT not in result.reasons
+    assert result.format is fmt
+
+
+def test_an_einvoice_rejection_names_its_invoice() -> None:
+    """The report and the `documents` row say whose invoice was refused."""
+    rejection = formats.judge(formats.read(UBL))
+    assert isinstance(rejection, Rejection)
+    assert (rejection.format, rejection.invoice_id) == (Format.UBL, "RE-20190610/507")
+    assert formats.read(UBL).invoice_id == "RE-20190610/507"
+
+
+@pytest.mark.parametrize(("name", "data"), JSON, ids=[n for n, _ in JSON])
+def test_json_is_unsupported_never_not_text(name: str, data: bytes) -> None:
     doc = formats.read(data)
     assert doc.format is Format.UNKNOWN
-    result = validate(doc)
+    result = formats.judge(doc)
     assert isinstance(result, Rejection)
     assert result.reasons == (Reason.UNSUPPORTED_FORMAT,)
-    assert "not available yet" in result.details[0] or "JSON" in result.details[0]
+    assert "JSON" in result.details[0]
     assert result.format is Format.UNKNOWN
 
 
@@ -124,5 +151,8 @@ def test_the_fast_path_agrees_with_the_sniffing(first: int) -> None:
     for rest in (b"", b"PDF-1.7", b" <x/>", b"\x00<\x00x", b"\xbb\xbf{}", b"abc"):
         data = bytes([first]) + rest
         doc = formats.read(data)
+        kind = container(data)
+        assert isinstance(doc, EInvoiceDocument) == (kind in (Kind.XML, Kind.PDF)), data
         unsupported = Reason.UNSUPPORTED_FORMAT in {p.reason for p in doc.problems}
-        assert unsupported == (container(data) is not Kind.TEXT), data
+        if isinstance(doc, ParsedDocument):
+            assert unsupported == (kind is Kind.JSON), data
