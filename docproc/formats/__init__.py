@@ -53,5 +53,5 @@ def judge(doc: Document) -> Invoice | Rejection:
 def describe(doc: Document) -> str:
     """One line for the parse step's log: what was read."""
     if isinstance(doc, EInvoiceDocument):
-        return f"{doc.format}: {doc.summary}, {len(doc.lines)} lines, {len(doc.taxes)} VAT rows"
+        return f"{doc.summary}: {len(doc.lines)} lines, {len(doc.taxes)} VAT breakdown rows"
     return f"{doc.format}: {len(doc.fields)} header fields and {len(doc.items)} items"
