@@ -1,4 +1,4 @@
-"""Schema v2 through both flows: v2 ids, v2 rows and CSV, unsupported formats, one output
+"""Schema v2 through both flows: v2 ids, v2 rows and CSV, unreadable e-invoices, one output
 builder for the single run and the backfill (moto, MariaDB, a Prefect API)."""
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ UBL = (
     b'<Invoice xmlns="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"/>'
 )
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"
+READ_AS = [
+    ("in/einvoice.txt", "ubl", "missing_field"),
+    ("in/scan.pdf", "unknown", "malformed_document"),
+]
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -54,10 +58,11 @@ def check_outputs(pipeline: Pipeline) -> None:
     assert (header["issuer_key"], header["format"], header["payable"]) == (
         "SM #7", "text-v1", "8150.00"
     )  # fmt: skip
-    for name in ("einvoice.txt", "scan.pdf"):
-        report = json.loads(pipeline.read_target(f"rejected/in/{name}.json"))
-        assert (report["format"], report["reasons"]) == ("unknown", ["unsupported_format"])
-        assert "not available yet" in report["details"][0]
+    # The bytes decide: an empty UBL Invoice is read as UBL and misses its terms; a PDF
+    # cut after its header cannot be read.
+    for name, fmt, reason in READ_AS:
+        report = json.loads(pipeline.read_target(f"rejected/{name}.json"))
+        assert (report["format"], report["reasons"]) == (fmt, [reason])
 
     with pipeline.engine.connect() as conn:
         invoice = conn.execute(select(schema.invoices)).one()
@@ -70,9 +75,9 @@ def check_outputs(pipeline: Pipeline) -> None:
     docs = documents(pipeline)
     assert (docs["in/slashed.txt"].status, docs["in/slashed.txt"].format) == ("loaded", "text-v1")
     assert docs["in/slashed.txt"].issuer_key == "SM #7"
-    for name in ("in/einvoice.txt", "in/scan.pdf"):
+    for name, fmt, reason in READ_AS:
         assert (docs[name].status, docs[name].format, docs[name].reasons) == (
-            "rejected", "unknown", "unsupported_format"
+            "rejected", fmt, reason
         )  # fmt: skip
 
 
@@ -99,5 +104,5 @@ def test_backfill_writes_the_same_rows_and_outputs(pipeline: Pipeline) -> None:
     summary = state.result(raise_on_failure=False)
     assert isinstance(summary, Summary), summary
     assert (summary.statuses["loaded"], summary.statuses["rejected"]) == (1, 2)
-    assert summary.reasons == {"unsupported_format": 2}
+    assert summary.reasons == {"missing_field": 1, "malformed_document": 1}
     check_outputs(pipeline)
