@@ -3,7 +3,9 @@
 For each syntax the floor is what no reader can beat on the same bytes: lxml parsing
 them (XML), or pypdf opening the PDF and reading its attachment. The ratio says what
 the mapping onto EN 16931 terms and the rules cost on top (goal: 0.3x the floor or
-better). Run as `.venv/bin/python -m bench.einvoice [--seconds S]`.
+better). Ours goes through the pipeline's doors, `formats.read` and `formats.judge`.
+Run as `.venv/bin/python -m bench.einvoice [--seconds S]`; `make bench` runs it as its
+`einvoice` section.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 from lxml import etree
 from pypdf import PdfReader
 
-from docproc.formats.einvoice import judge, read_einvoice
+from docproc.formats import judge, read
 from docproc.models import Invoice
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "einvoices"
@@ -39,7 +41,7 @@ def _pdf_floor(data: bytes) -> object:
 
 
 def _ours(data: bytes) -> object:
-    result = judge(read_einvoice(data, max_bytes=MAX))
+    result = judge(read(data, max_bytes=MAX))
     assert isinstance(result, Invoice), result
     return result
 

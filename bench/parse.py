@@ -12,9 +12,10 @@ import random
 import time
 from decimal import Decimal
 
-from docproc.formats import read as parse  # the pipeline's door: format recognition, then reader
+# The pipeline's doors: format recognition then the reader, and each syntax's rules.
+from docproc.formats import judge as validate
+from docproc.formats import read as parse
 from docproc.models import Invoice
-from docproc.validator import validate
 
 SEED = 20180331
 _PARTS = (

@@ -33,6 +33,7 @@ from rich.table import Table
 from sqlalchemy import create_engine, func, select
 
 from bench import baselines, corpus, e2e_latency, harness, listing_memory
+from bench import einvoice as einvoice_bench
 from bench import parse as parse_bench
 from bench import webhook as webhook_bench
 from bench.latency_proxy import LatencyProxy
@@ -42,7 +43,7 @@ from docproc import storage
 from docproc.schema import documents
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
-SECTIONS = ("parse", "webhook", "e2e", "loopback", "latency", "listing")
+SECTIONS = ("parse", "einvoice", "webhook", "e2e", "loopback", "latency", "listing")
 SOURCE_PREFIX = "in/"
 EXPORT_PREFIX = "csv/"
 # Piped (make bench | tee), rich would wrap the table at 80 columns.
@@ -126,6 +127,32 @@ def parse_section(ctx: Context) -> list[Figure]:
             met=at_least(rate, 20_000),
         )
     ]
+
+
+def einvoice_section(ctx: Context) -> list[Figure]:
+    """Read + judge of UBL, CII and Factur-X PDF, each against the bare parse of the same
+    files measured in the same run (lxml for XML, pypdf's attachment read for the PDF)."""
+    seconds = 1.0 if ctx.args.quick else 3.0
+    results = einvoice_bench.main(seconds)
+    figures = []
+    for name, (floor, ours) in results.items():
+        files = len(einvoice_bench.CASES[name])
+        floor_name = "pypdf attachment" if name.endswith("PDF") else "lxml parse"
+        figures.append(
+            Figure(
+                f"read + validate {name}, one core",
+                ours,
+                "docs/cpu-s",
+                f"bench/einvoice.py: {name} ({files} sample files from tests/data/einvoices) "
+                "through formats.read and formats.judge, against the floor of only parsing "
+                f"the same bytes ({floor_name}), alternating, {seconds:g} CPU-s each.",
+                baseline=floor,
+                baseline_name=floor_name,
+                goal=">= 0.3x floor",
+                met=None if not floor else ours / floor >= 0.3,
+            )
+        )
+    return figures
 
 
 def webhook_section(ctx: Context) -> list[Figure]:
@@ -344,6 +371,7 @@ def listing_section(ctx: Context) -> list[Figure]:
 
 RUNNERS: dict[str, Callable[[Context], list[Figure]]] = {
     "parse": parse_section,
+    "einvoice": einvoice_section,
     "webhook": webhook_section,
     "e2e": e2e_section,
     "loopback": loopback_section,

@@ -71,7 +71,7 @@ def test_a_rejected_document_lists_every_reason(tmp_path: Path, variant: Variant
         assert code in result.output
 
 
-def test_an_xml_file_is_unsupported_for_now(tmp_path: Path) -> None:
+def test_xml_of_another_vocabulary_is_unsupported(tmp_path: Path) -> None:
     xml = tmp_path / "invoice.txt"  # the name says text; the bytes say XML
     xml.write_bytes(b'\xef\xbb\xbf<?xml version="1.0"?><Invoice/>')
     result = runner.invoke(app, ["validate", str(xml), "--json"])
