@@ -1,5 +1,8 @@
 """`make demo`: the whole chain on one machine, with nothing to configure.
 
+Three documents go in: the original system's text sample, a UBL credit note and a
+Factur-X PDF; each comes out as rows and a CSV.
+
 S3 upload -> bucket notification -> SNS -> webhook -> Prefect event -> triggered
 `process-invoice` run -> rows in the database and a CSV in the target bucket,
 on moto (S3 and SNS), a local Prefect server and SQLite (or DOCPROC_DATABASE_URL).
@@ -22,13 +25,29 @@ from rich.table import Table
 from devtools.emulator import EMULATOR_ENV, free_port, moto_server, stop, wait_for_http
 
 WORK_DIR = Path(".docproc")
+SAMPLE = "samples/docproc-invoice.txt"
+# E-invoices from the repository's public samples (tests/data/einvoices, with their licences):
+# a UBL credit note whose number holds `/` and spaces, and a Factur-X PDF.
+EINVOICES = Path(__file__).resolve().parents[1] / "tests" / "data" / "einvoices"
+DEMO_EINVOICES = ("en16931-ubl/ubl-tc434-creditnote1.xml", "factur-x/invoice_EN16931.pdf")
+
+
+def demo_documents() -> list[tuple[str, bytes]]:
+    """(name, bytes) of what the demo uploads: the original system's sample, then one UBL
+    file and one Factur-X PDF (when the repository's samples are there, as `make` has them)."""
+    documents = [("docproc-invoice.txt", files("docproc").joinpath(SAMPLE).read_bytes())]
+    for name in DEMO_EINVOICES:
+        path = EINVOICES / name
+        if path.is_file():
+            documents.append((path.name, path.read_bytes()))
+    return documents
 
 
 def run_demo(console: Console, timeout: float = 180.0) -> int:
-    """0 when the sample arrived as rows and a CSV, 1 otherwise."""
+    """0 when the three samples arrived as rows and CSVs, 1 otherwise."""
     from deployments.local_server import local_prefect_server
-    from docproc import export, loader, migrations, provision
-    from docproc.models import ObjectRef
+    from docproc import export, formats, loader, migrations, provision
+    from docproc.models import Invoice, ObjectRef
     from tasks import resources
 
     WORK_DIR.mkdir(exist_ok=True)
@@ -70,32 +89,43 @@ def run_demo(console: Console, timeout: float = 180.0) -> int:
         for step in steps:
             console.print(f"    {step.description}")
 
-        sample = files("docproc").joinpath("samples/docproc-invoice.txt").read_bytes()
         s3 = resources.s3()
-        # A new key each time: the database outlives the emulator, and an object
+        # A new prefix each time: the database outlives the emulator, and an object
         # version it has seen would rightly be skipped.
-        key = time.strftime("incoming/%Y%m%dT%H%M%S/docproc-invoice.txt")
+        prefix = time.strftime("incoming/%Y%m%dT%H%M%S/")
         started = time.monotonic()
-        etag = s3.put_object(Bucket=config.source_bucket, Key=key, Body=sample)["ETag"]
-        ref = ObjectRef(config.source_bucket, key, etag.strip('"'))
-        console.print(f"[bold]5/5[/] uploaded {ref.uri}")
-        csv_key = export.csv_key(config.export_prefix, "sm-LK0080145", "inv-00001")
+        uploads = []
+        for name, body in demo_documents():
+            key = prefix + name
+            etag = s3.put_object(Bucket=config.source_bucket, Key=key, Body=body)["ETag"]
+            uploads.append((ObjectRef(config.source_bucket, key, etag.strip('"')), body))
+        console.print(
+            f"[bold]5/5[/] uploaded {', '.join(ref.uri for ref, _ in uploads)}", soft_wrap=True
+        )
         engine = resources.engine()
         with console.status("waiting for SNS -> webhook -> Prefect -> CSV and rows ..."):
             # The `documents` row is written last, in the transaction of the invoice's rows.
-            while loader.find_document(engine, ref) is None:
+            while any(loader.find_document(engine, ref) is None for ref, _ in uploads):
                 if time.monotonic() - started > timeout:
                     console.print(f"[red]no CSV after {timeout:.0f} s; see {WORK_DIR}/serve.log")
                     return 1
                 time.sleep(0.2)
         console.print(
-            f"[green]loaded[/] in {time.monotonic() - started:.1f} s after the upload, "
-            "with nothing done by hand"
+            f"[green]loaded[/] in {time.monotonic() - started:.1f} s after the upload "
+            f"({len(uploads)} invoices), with nothing done by hand"
         )
-        show_rows(console, "sm-LK0080145", "inv-00001")
-        body = s3.get_object(Bucket=config.target_bucket, Key=csv_key)["Body"].read().decode()
-        console.rule(f"s3://{config.target_bucket}/{csv_key}")
-        console.print(body.rstrip(), soft_wrap=True, markup=False)
+        for ref, body in uploads:
+            # What the pipeline made of it, found by the ids the document itself gives.
+            invoice = formats.judge(formats.read(body))
+            if not isinstance(invoice, Invoice):
+                console.print(f"[red]{ref.uri} was rejected: {', '.join(invoice.reasons)}")
+                return 1
+            console.rule(f"{ref.uri} ({invoice.format})")
+            show_rows(console, invoice.issuer_key, invoice.invoice_id)
+            csv_key = export.csv_key(config.export_prefix, invoice.issuer_key, invoice.invoice_id)
+            csv = s3.get_object(Bucket=config.target_bucket, Key=csv_key)["Body"].read().decode()
+            console.rule(f"s3://{config.target_bucket}/{csv_key}")
+            console.print(csv.rstrip(), soft_wrap=True, markup=False)
         console.rule()
         console.print(
             f"The Prefect UI was at {ui_url} (flow runs, task runs, the invoice artifact); "
@@ -122,25 +152,27 @@ def serve_process(port: int, log: Path) -> Iterator[None]:
             stop(proc)
 
 
-def show_rows(console: Console, customer_id: str, invoice_id: str) -> None:
+def show_rows(console: Console, issuer_key: str, invoice_id: str) -> None:
     """The invoice as the database holds it, read back with pandas."""
     import pandas as pd
 
-    from docproc.schema import invoice_items, invoices
+    from docproc.schema import invoice_items, invoice_taxes, invoices
     from tasks import resources
 
     engine = resources.engine()
     tables = {}
-    for table in (invoices, invoice_items):
+    for table in (invoices, invoice_items, invoice_taxes):
         query = table.select().where(
-            table.c.issuer_key == customer_id, table.c.invoice_id == invoice_id
+            table.c.issuer_key == issuer_key, table.c.invoice_id == invoice_id
         )
         tables[table.name] = pd.read_sql_query(query, engine, coerce_float=False).fillna("")
     head = Table("column", "value", title="invoices (1 row)")
     for column, value in tables["invoices"].iloc[0].items():
         head.add_row(str(column), str(value))
-    items = tables["invoice_items"]
-    lines = Table(*map(str, items.columns), title=f"invoice_items ({len(items)} rows)")
-    for row in items.itertuples(index=False):
-        lines.add_row(*map(str, row))
-    console.print(head, lines)
+    console.print(head)
+    for name in ("invoice_items", "invoice_taxes"):
+        rows = tables[name].drop(columns=["issuer_key", "invoice_id"], errors="ignore")
+        lines = Table(*map(str, rows.columns), title=f"{name} ({len(rows)} rows)")
+        for row in rows.itertuples(index=False):
+            lines.add_row(*map(str, row))
+        console.print(lines)
