@@ -36,7 +36,10 @@ def test_a_cii_invoice_walks_its_totals_down_to_the_amount_due() -> None:
         "| VAT | S | 27.00 | 69180.00 | 18679.00 |",
     ):
         assert line in lines, line
-    order = [next(i for i, t in enumerate(lines) if f"(BT-{n})" in t) for n in range(106, 116)]
+    order = [
+        next(i for i, t in enumerate(lines) if f"(BT-{n})" in t)
+        for n in (106, 107, 108, 109, 110, 112, 113, 114, 115)
+    ]
     assert order == sorted(order)  # BT-106 to BT-115, in the order they add up
 
 
