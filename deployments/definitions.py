@@ -40,11 +40,13 @@ def served_flows() -> list[tuple[Any, dict[str, Any]]]:
     """What `serve` runs: every declared deployment, with its triggers, as a flow and the
     keyword arguments of `Runner.add_flow` (which lets the runner start it directly)."""
     from flows.backfill import backfill_batch, backfill_prefix
+    from flows.process_batch import process_batch
     from flows.process_invoice import process_invoice
     from flows.reconcile import reconcile
 
     flows = {
         "process-invoice": process_invoice,
+        "process-batch": process_batch,
         "backfill-prefix": backfill_prefix,
         "backfill-batch": backfill_batch,
         "reconcile": reconcile,

@@ -1,5 +1,8 @@
 """The webhook's hand-over: object-created events posted to the Prefect API, acknowledged.
 
+A lone object goes as `docproc.s3.object.created`, objects handed over together (see
+docproc/grouping.py) as one `docproc.s3.objects.created` per bucket; all in one POST.
+
 `prefect.events.emit_event` is fire-and-forget, so it cannot tell a down API from
 a delivered event; `POST /events` answers 204 once the server has the events,
 which is what lets the webhook answer SNS with 503 instead of losing work.
@@ -40,13 +43,13 @@ class PrefectHandOver:
         self._settings = lambda: SettingsContext(profile=current.profile, settings=no_retries)
 
     def __call__(self, refs: Sequence[ObjectRef]) -> None:
-        body = [events.object_created(ref) for ref in refs]
+        body = events.handed_over(refs)
         try:
             with self._settings():
                 response = self._client.request("POST", "/events", json=body)
             response.raise_for_status()
         except httpx.HTTPError as exc:
-            raise HandOverError(f"Prefect API did not take {len(body)} event(s): {exc}") from exc
+            raise HandOverError(f"Prefect API did not take {len(refs)} object(s): {exc}") from exc
 
     def close(self) -> None:
         self._client.__exit__(None, None, None)

@@ -10,6 +10,7 @@ import pymysql  # noqa: F401
 import sqlalchemy.dialects.mysql.pymysql  # noqa: F401
 
 import flows.backfill
+import flows.process_batch
 import flows.process_invoice  # noqa: F401
 from docproc import storage
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from contextlib import ExitStack
 from pathlib import Path
@@ -16,9 +17,16 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
+from docproc.grouping import GroupingHandOver
 from docproc.settings import get_settings
 from docproc.webhook import create_app, sns_clients
 from tasks import resources
+
+# Prefect's client retries a busy API (429, 503, lost connection) about 62 s with its
+# default 5 retries; a burst can keep a local server busy longer, and the engine's
+# state writes of a run are protected by nothing else. The runner and every run it
+# starts get this (the deployments of prefect.yaml get it as a job variable).
+CLIENT_MAX_RETRIES = "8"
 
 
 def log_to_console() -> None:
@@ -58,7 +66,7 @@ def serve(
 ) -> None:
     """Serve until Ctrl-C; everything started here is stopped on the way out."""
     from prefect.runner import Runner
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
     from deployments import forkserver
     from deployments.definitions import served_flows
@@ -71,7 +79,10 @@ def serve(
         if not api_url:
             print("PREFECT_API_URL is not set: starting a local Prefect server ...", flush=True)
             api_url = stack.enter_context(local_prefect_server(prefect_port, prefect_home))
-        stack.enter_context(temporary_settings({PREFECT_API_URL: api_url}))
+        retries = os.environ.setdefault("PREFECT_CLIENT_MAX_RETRIES", CLIENT_MAX_RETRIES)
+        stack.enter_context(
+            temporary_settings({PREFECT_API_URL: api_url, PREFECT_CLIENT_MAX_RETRIES: int(retries)})
+        )
         print(f"Prefect UI: {api_url.removesuffix('/api')}", flush=True)
 
         forkserver.install()  # before the first run: it imports what every run needs
@@ -84,8 +95,11 @@ def serve(
 
         hand_over = PrefectHandOver()  # at api_url: the settings above
         stack.callback(hand_over.close)
+        # Uploads that arrive together go as one group, to one `process-batch` run.
         app = create_app(
-            get_settings(), hand_over, sns_client=sns_clients(*resources.aws_session())
+            get_settings(),
+            GroupingHandOver(hand_over),
+            sns_client=sns_clients(*resources.aws_session()),
         )
         webhook = WebhookServer(app, host, port)
         webhook.start()

@@ -1,18 +1,21 @@
-"""The event that hands an S3 object to Prefect: its name and shape, defined once.
+"""The events that hand S3 objects to Prefect: their names and shapes, defined once.
 
-The webhook emits it, the `process-invoice` deployment's trigger in
-`prefect.yaml` expects it, and a wiring test keeps the two in step.
+The webhook emits them, the triggers in `prefect.yaml` (`process-invoice` for one
+object, `process-batch` for a group) expect them, and wiring tests keep them in step.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from docproc.models import ObjectRef
 
 OBJECT_CREATED = "docproc.s3.object.created"
+# Objects of one bucket that arrived together (docproc/grouping.py): one batch run.
+OBJECTS_CREATED = "docproc.s3.objects.created"
 RESOURCE_PREFIX = "s3://"
 # Fixed namespace: the same object version always yields the same event id, so
 # Prefect's own de-duplication collapses repeated deliveries of it.
@@ -23,6 +26,12 @@ TRIGGER_PARAMETERS = {
     "bucket": "{{ event.payload.bucket }}",
     "key": "{{ event.payload.key }}",
     "etag": "{{ event.payload.etag }}",
+}
+
+GROUP_TRIGGER_PARAMETERS = {
+    "bucket": "{{ event.payload.bucket }}",
+    # A single expression: Prefect renders it as JSON, so the flow gets the list itself.
+    "objects": "{{ event.payload.objects }}",
 }
 
 
@@ -67,3 +76,49 @@ def ingestion_lagging(bucket: str, prefix: str, counts: dict[str, Any]) -> dict[
         },
         "payload": counts,
     }
+
+
+def group_id(refs: Sequence[ObjectRef]) -> uuid.UUID:
+    """The same group of versions always yields the same id, in whatever order it came."""
+    lines = sorted(f"{r.bucket}\n{r.key}\n{r.etag or ''}" for r in refs)
+    return uuid.uuid5(_NAMESPACE, "\n\n".join(lines))
+
+
+def objects_created(
+    bucket: str, refs: Sequence[ObjectRef], occurred: datetime | None = None
+) -> dict[str, Any]:
+    """One event for a group of objects of `bucket`: each is named as a related resource
+    (so the event's page lists them) and in the payload as [key, etag] pairs."""
+    if any(r.bucket != bucket for r in refs):
+        raise ValueError(f"a group event names objects of {bucket} only")
+    return {
+        "id": str(group_id(refs)),
+        "occurred": (occurred or datetime.now(UTC)).isoformat(),
+        "event": OBJECTS_CREATED,
+        "resource": {
+            "prefect.resource.id": f"{RESOURCE_PREFIX}{bucket}",
+            "prefect.resource.name": f"{len(refs)} objects",
+            "docproc.bucket": bucket,
+        },
+        "related": [
+            {
+                "prefect.resource.id": f"{RESOURCE_PREFIX}{r.bucket}/{r.key}",
+                "prefect.resource.role": "object",
+                "docproc.etag": r.etag or "",
+            }
+            for r in refs
+        ],
+        "payload": {"bucket": bucket, "objects": [[r.key, r.etag or ""] for r in refs]},
+    }
+
+
+def handed_over(refs: Sequence[ObjectRef]) -> list[dict[str, Any]]:
+    """The events for objects handed over together: a lone object of its bucket keeps its
+    own event (and its own `process-invoice` run, the fast path); several make a group."""
+    by_bucket: dict[str, list[ObjectRef]] = {}
+    for ref in refs:
+        by_bucket.setdefault(ref.bucket, []).append(ref)
+    return [
+        object_created(group[0]) if len(group) == 1 else objects_created(bucket, group)
+        for bucket, group in by_bucket.items()
+    ]
