@@ -49,7 +49,7 @@ class PrefectHandOver:
                 response = self._client.request("POST", "/events", json=body)
             response.raise_for_status()
         except httpx.HTTPError as exc:
-            raise HandOverError(f"Prefect API did not take {len(refs)} object(s): {exc}") from exc
+            raise HandOverError(f"Prefect API did not take {len(body)} event(s): {exc}") from exc
 
     def close(self) -> None:
         self._client.__exit__(None, None, None)

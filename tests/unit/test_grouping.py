@@ -1,0 +1,229 @@
+"""Grouping of uploads that arrive together: one hand-over per group, one answer for all.
+
+The tests never assert how long anything took: they give windows far longer than the
+test needs (a group is cut by its bound, or its callers are released by a barrier) or
+make the system quiet or busy explicitly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from devtools.sns_signing import (
+    SigningIdentity,
+    encode,
+    make_identity,
+    s3_event,
+    signed_message,
+    sns_timestamp,
+)
+from docproc import events
+from docproc.grouping import GroupingHandOver
+from docproc.models import ObjectRef
+from docproc.settings import Settings
+from docproc.webhook import HandOverError, create_app
+from tests.unit.test_webhook import serving
+
+BUCKET = "src"
+LONG = 30.0  # a window no test waits out: groups end by their bound
+
+
+def ref(i: int, bucket: str = BUCKET) -> ObjectRef:
+    return ObjectRef(bucket, f"in/{i:03d}.txt", f"etag{i}")
+
+
+class Recorder:
+    """A hand-over that records its calls; it can fail, or hold until released."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.calls: list[list[ObjectRef]] = []
+        self.fail = fail
+        self.release = threading.Event()
+        self.release.set()
+        self.entered = threading.Event()
+        self._lock = threading.Lock()
+
+    def __call__(self, refs: Sequence[ObjectRef]) -> None:
+        self.entered.set()
+        self.release.wait(LONG)
+        with self._lock:
+            self.calls.append(list(refs))
+        if self.fail:
+            raise HandOverError("Prefect API down")
+
+
+def busy(grouping: GroupingHandOver, recorder: Recorder) -> threading.Thread:
+    """A hand-over in progress, so that the callers that follow are gathered."""
+    recorder.release.clear()
+
+    def hand_over_one() -> None:
+        # A failing recorder fails this one too; the test looks at the others.
+        with contextlib.suppress(HandOverError):
+            grouping([ref(999)])
+
+    first = threading.Thread(target=hand_over_one)
+    first.start()
+    assert recorder.entered.wait(LONG)
+    return first
+
+
+def call_all(grouping: GroupingHandOver, batches: list[list[ObjectRef]]) -> list[str]:
+    """Each batch from a thread of its own, at once; what each caller saw."""
+
+    def one(refs: list[ObjectRef]) -> str:
+        try:
+            grouping(refs)
+        except HandOverError as exc:
+            return f"error: {exc}"
+        return "ok"
+
+    with ThreadPoolExecutor(len(batches)) as pool:
+        return list(pool.map(one, batches))
+
+
+def test_a_lone_upload_on_a_quiet_system_goes_at_once_alone() -> None:
+    recorder = Recorder()
+    grouping = GroupingHandOver(recorder, window_seconds=LONG)
+    grouping([ref(1)])  # would hang for the window if it waited
+    grouping_done = grouping.groups
+    assert recorder.calls == [[ref(1)]] and grouping_done == 1
+
+
+def test_uploads_during_a_hand_over_are_one_group_cut_at_its_bound() -> None:
+    recorder = Recorder()
+    grouping = GroupingHandOver(recorder, window_seconds=LONG, max_group=10)
+    first = busy(grouping, recorder)
+    recorder.release.set()
+    seen = call_all(grouping, [[ref(i)] for i in range(20)])
+    first.join(LONG)
+    assert seen == ["ok"] * 20
+    groups = [g for g in recorder.calls if ref(999) not in g]
+    assert [len(g) for g in groups] == [10, 10]  # the bound ends each group, not the window
+    assert sorted(r.key for g in groups for r in g) == sorted(ref(i).key for i in range(20))
+
+
+def test_a_request_is_never_split_between_groups() -> None:
+    recorder = Recorder()
+    # A short window: which group is left open and waits it out depends on arrival order.
+    grouping = GroupingHandOver(recorder, window_seconds=0.2, max_group=4)
+    first = busy(grouping, recorder)
+    recorder.release.set()
+    seen = call_all(grouping, [[ref(1), ref(2), ref(3)], [ref(4), ref(5)], [ref(6)]])
+    first.join(LONG)
+    assert seen == ["ok"] * 3
+    for request in ([ref(1), ref(2), ref(3)], [ref(4), ref(5)]):
+        assert any(set(request) <= set(group) for group in recorder.calls)
+    assert all(len(group) <= 4 for group in recorder.calls)
+
+
+def test_a_failed_hand_over_fails_every_request_of_its_group() -> None:
+    recorder = Recorder(fail=True)
+    grouping = GroupingHandOver(recorder, window_seconds=LONG, max_group=5)
+    first = busy(grouping, recorder)
+    recorder.release.set()
+    seen = call_all(grouping, [[ref(i)] for i in range(5)])
+    first.join(LONG)
+    assert len(recorder.calls) == 2  # the first, then the group of five: one attempt each
+    assert seen == ["error: Prefect API down"] * 5
+
+
+def test_a_group_spanning_buckets_is_one_event_per_bucket() -> None:
+    sent = events.handed_over([ref(1), ref(2), ref(3, "other"), ref(4)])
+    assert [e["event"] for e in sent] == [events.OBJECTS_CREATED, events.OBJECT_CREATED]
+    group, lone = sent
+    assert group["payload"] == {
+        "bucket": BUCKET,
+        "objects": [["in/001.txt", "etag1"], ["in/002.txt", "etag2"], ["in/004.txt", "etag4"]],
+    }
+    assert [r["prefect.resource.id"] for r in group["related"]] == [
+        f"s3://{BUCKET}/in/001.txt",
+        f"s3://{BUCKET}/in/002.txt",
+        f"s3://{BUCKET}/in/004.txt",
+    ]
+    assert lone["payload"]["bucket"] == "other"
+    [alone] = events.handed_over([ref(1)])
+    assert {**alone, "occurred": None} == {**events.object_created(ref(1)), "occurred": None}
+
+
+def test_a_group_event_id_names_its_versions_not_their_order() -> None:
+    a = events.objects_created(BUCKET, [ref(1), ref(2)])
+    b = events.objects_created(BUCKET, [ref(2), ref(1)])
+    other = events.objects_created(BUCKET, [ref(1), ObjectRef(BUCKET, "in/002.txt", "new")])
+    assert a["id"] == b["id"] != other["id"]
+    assert uuid.UUID(a["id"]).version == 5
+    with pytest.raises(ValueError, match="objects of"):
+        events.objects_created("elsewhere", [ref(1)])
+
+
+# Through the webhook: SNS requests of one group each get the group's answer.
+
+
+@pytest.fixture(scope="module")
+def identity() -> SigningIdentity:
+    return make_identity()
+
+
+def post_all(identity: SigningIdentity, url: str, count: int) -> list[httpx.Response]:
+    """`count` SNS notifications at once, each naming one new object (not verified here)."""
+    timestamp = sns_timestamp(datetime.now(UTC))
+    bodies = [
+        encode(
+            signed_message(
+                identity,
+                "Notification",
+                s3_event((BUCKET, f"in%2F{i:03d}.txt", f"etag{i}")),
+                timestamp=timestamp,
+                message_id=str(uuid.uuid4()),
+            )
+        )
+        for i in range(count)
+    ]
+    with httpx.Client(base_url=url, timeout=LONG) as client, ThreadPoolExecutor(count) as pool:
+        return list(pool.map(lambda body: client.post("/sns", content=body), bodies))
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_sns_requests_of_one_group_get_its_one_answer(
+    identity: SigningIdentity, fail: bool
+) -> None:
+    recorder = Recorder(fail=fail)
+    grouping = GroupingHandOver(recorder, window_seconds=LONG, max_group=8)
+    settings = Settings(_env_file=None, sns_verify=False, sns_topic_arns="")  # type: ignore[call-arg]
+    with serving(create_app(settings, grouping)) as url:
+        first = busy(grouping, recorder)
+        recorder.release.set()
+        responses = post_all(identity, url, 8)
+        first.join(LONG)
+    assert sorted(len(c) for c in recorder.calls) == [1, 8]
+    expected = 503 if fail else 200
+    assert [r.status_code for r in responses] == [expected] * 8
+    if not fail:
+        assert all(r.json() == {"handed_over": 1, "duplicates": 0} for r in responses)
+
+
+def test_the_group_trigger_expects_the_group_event_and_fills_the_batch_flow() -> None:
+    import inspect
+
+    from deployments.definitions import declared, served_flows, triggers
+    from flows.process_batch import process_batch
+
+    (trigger,) = triggers("process-batch")
+    assert trigger.expect == {events.OBJECTS_CREATED}
+    assert trigger.parameters == events.GROUP_TRIGGER_PARAMETERS
+    assert set(trigger.parameters) <= set(inspect.signature(process_batch.fn).parameters)
+    pattern = trigger.match.root["prefect.resource.id"]
+    group = events.objects_created(BUCKET, [ref(1), ref(2)])
+    assert isinstance(pattern, str)
+    assert group["resource"]["prefect.resource.id"].startswith(pattern.rstrip("*"))
+    assert declared()["process-batch"]["entrypoint"] == "flows/process_batch.py:process_batch"
+    assert "process-batch" in {options["name"] for _, options in served_flows()}
+    (single,) = triggers("process-invoice")
+    assert events.OBJECTS_CREATED not in single.expect  # a group never starts a per-object run
