@@ -79,7 +79,7 @@ def _markdown(bucket: str, rows: list[Row], message: str) -> str:
     return "\n".join(lines)
 
 
-@flow(name="process-batch", persist_result=True)
+@flow(name="process-batch")
 def process_batch(bucket: str, objects: list[list[Any]], force: bool = False) -> State[Summary]:
     """Process objects of one bucket, given as [key, etag] pairs, through the batch steps.
 
