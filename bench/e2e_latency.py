@@ -19,8 +19,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,16 +157,25 @@ def _stages(api: Any, bucket: str, uploads: list[Upload]) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in stages.items() if values}
 
 
-def measure(
-    endpoint: str, prefect_env: dict[str, str], database_url: str, uploads: int, workdir: Path
-) -> E2ELatency:
-    """Start `serve`, provision the chain to it, warm up, then time `uploads` uploads.
+@dataclass(frozen=True)
+class Served:
+    """A running `docproc serve`, provisioned: uploads to `source` reach its webhook."""
+
+    proc: subprocess.Popen[bytes]
+    source: str
+    target: str
+    log: Path
+
+
+@contextmanager
+def serving(
+    endpoint: str, prefect_env: dict[str, str], database_url: str, workdir: Path, tag: str
+) -> Iterator[Served]:
+    """`docproc serve` started as a user would, the chain provisioned to it; stopped after.
 
     `prefect_env` holds PREFECT_API_URL (a started server) and PREFECT_HOME.
     """
-    engine = make_engine(database_url)
-    schema.create_all(engine)  # before the first run, which would otherwise pay for it
-    source, target = harness.unique("e2e-src"), harness.unique("e2e-dst")
+    source, target = harness.unique(f"{tag}-src"), harness.unique(f"{tag}-dst")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = harness.aws_env(endpoint) | prefect_env
@@ -176,7 +185,7 @@ def measure(
         "DOCPROC_TARGET_BUCKET": target,
         "DOCPROC_SNS_VERIFY": "false",  # moto's signatures cannot be verified
     }
-    log = workdir / "serve.log"
+    log = workdir / f"serve-{tag}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "docproc", "serve", "--port", str(port)],
@@ -186,21 +195,42 @@ def measure(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    try:
+        wait_for_http(f"{url}/healthz", timeout=SERVE_START_TIMEOUT_SECONDS)
+        clients = provision.make_clients(harness.emulator_session(), endpoint_url=endpoint)
+        steps = provision.plan(
+            clients,
+            source_bucket=source,
+            target_bucket=target,
+            webhook_url=f"{url}/sns",
+            topic_name=harness.unique(f"{tag}-topic"),
+        )
+        provision.apply(clients, steps)
+        yield Served(proc, source, target, log)
+    except (harness.BenchError, TimeoutError) as exc:
+        raise harness.BenchError(f"{exc}; docproc serve's log ends:\n{harness.tail(log)}") from exc
+    finally:
+        harness.stop(proc)
+
+
+def measure(
+    endpoint: str, prefect_env: dict[str, str], database_url: str, uploads: int, workdir: Path
+) -> E2ELatency:
+    """Start `serve`, provision the chain to it, warm up, then time `uploads` uploads.
+
+    `prefect_env` holds PREFECT_API_URL (a started server) and PREFECT_HOME.
+    """
     from prefect.client.orchestration import SyncPrefectClient
 
-    with SyncPrefectClient(prefect_env["PREFECT_API_URL"]) as api:
-        try:
-            wait_for_http(f"{url}/healthz", timeout=SERVE_START_TIMEOUT_SECONDS)
-            clients = provision.make_clients(harness.emulator_session(), endpoint_url=endpoint)
-            steps = provision.plan(
-                clients,
-                source_bucket=source,
-                target_bucket=target,
-                webhook_url=f"{url}/sns",
-                topic_name=harness.unique("e2e-topic"),
-            )
-            provision.apply(clients, steps)
+    engine = make_engine(database_url)
+    schema.create_all(engine)  # before the first run, which would otherwise pay for it
+    try:
+        with (
+            serving(endpoint, prefect_env, database_url, workdir, "e2e") as served,
+            SyncPrefectClient(prefect_env["PREFECT_API_URL"]) as api,
+        ):
             s3 = harness.s3_client(endpoint)
+            proc, source, target = served.proc, served.source, served.target
             warmup = _upload_and_wait(
                 s3,
                 engine,
@@ -224,13 +254,8 @@ def measure(
                 for i in valid
             ]
             stages = _stages(api, source, uploaded)
-        except (harness.BenchError, TimeoutError) as exc:
-            raise harness.BenchError(
-                f"{exc}; docproc serve's log ends:\n{harness.tail(log)}"
-            ) from exc
-        finally:
-            harness.stop(proc)
-            engine.dispose()
+    finally:
+        engine.dispose()
     return E2ELatency(warmup.seconds, sorted(u.seconds for u in uploaded), stages)
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from docproc.models import ObjectRef
 from docproc.webhook import HandOver, HandOverError
 
-WINDOW_SECONDS = 0.2
+WINDOW_SECONDS = 1.0
 MAX_GROUP = 100
 # Well below SNS's 15 s: a request whose group never finishes still gets its 503.
 WAIT_SECONDS = 10.0

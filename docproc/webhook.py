@@ -17,9 +17,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
+from anyio import CapacityLimiter, to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from docproc import aws
@@ -49,6 +49,10 @@ RECENT_TTL_SECONDS = 3600.0
 # Below SNS's 15 s timeout, so that a delivery stuck behind another still gets its 503.
 IN_FLIGHT_WAIT_SECONDS = 5.0
 CONFIRM_TIMEOUT_SECONDS = 5.0
+# Requests handled at once, each in a thread of its own. More than anyio's default 40:
+# a hand-over that gathers a burst into one group (docproc/grouping.py) holds every
+# request of the group until the group is handed over, so this bounds a group's size.
+HANDLER_THREADS = 200
 
 logger = logging.getLogger("docproc.webhook")
 
@@ -338,6 +342,7 @@ def create_app(
             visit=visit_subscribe_url if settings.sns_verify else None, sns_client=sns_client
         )
     endpoint = _Endpoint(settings, hand_over, confirm, verifier)
+    limiter = CapacityLimiter(HANDLER_THREADS)
     # No docs routes: the only client is SNS.
     app = FastAPI(title="docproc webhook", docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -361,7 +366,9 @@ def create_app(
             status, payload = _reply(400, {"error": "client went away"}, "client went away", None)
         else:
             header_type = request.headers.get(MESSAGE_TYPE_HEADER)
-            status, payload = await run_in_threadpool(endpoint.handle, body, header_type)
+            status, payload = await to_thread.run_sync(
+                endpoint.handle, body, header_type, limiter=limiter
+            )
         return JSONResponse(payload, status)
 
     return app

@@ -1,0 +1,187 @@
+"""A burst of uploads through the event path, against a backfill of as many on the same `serve`.
+
+One `docproc serve` (webhook + runner, on the Prefect server given), provisioned as a
+user would. First the baseline: `python -m docproc backfill` of N other documents in
+another bucket, through the same Prefect server. Then the burst: N uploads at once
+(100 threads of S3 PUTs, each PUT -> SNS -> webhook synchronously in moto) to the
+provisioned bucket; the clock runs from the first PUT until every object version has
+its `documents` row. Lost: versions without a row at the end. Doubled: versions named
+by more than one flow run, or recorded twice.
+
+Run alone: `.venv/bin/python -m bench.burst --docs 200` (starts moto and Prefect).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from bench import corpus, e2e_latency, harness
+from deployments.local_server import local_prefect_server
+from devtools.emulator import moto_server
+from docproc import schema, storage
+from docproc.loader import make_engine
+
+PREFIX = "burst/"
+POLL_SECONDS = 0.25
+# "At once": S3 PUTs in flight together. moto delivers to SNS subscribers inside the PUT,
+# so this is also how many deliveries reach the webhook at once (AWS's SNS delivers with
+# far more concurrency than that).
+UPLOAD_THREADS = 100
+
+
+@dataclass(frozen=True)
+class Burst:
+    docs: int
+    burst_seconds: float
+    backfill_seconds: float
+    lost: int
+    doubled: int
+    runs: Counter[str]  # flow runs of the burst by flow
+    largest_group: int
+
+    @property
+    def burst_rate(self) -> float:
+        return self.docs / self.burst_seconds
+
+    @property
+    def backfill_rate(self) -> float:
+        return self.docs / self.backfill_seconds
+
+    @property
+    def ratio(self) -> float:
+        return self.burst_rate / self.backfill_rate
+
+
+def _recorded(engine: Engine, bucket: str) -> int:
+    with engine.connect() as conn:
+        count = conn.execute(
+            select(func.count())
+            .select_from(schema.documents)
+            .where(schema.documents.c.bucket == bucket)
+        ).scalar_one()
+    return int(count)
+
+
+def _runs(api: Any, bucket: str) -> list[Any]:
+    """Every flow run the burst started: their parameters name the burst's bucket."""
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+    runs: list[Any] = []
+    while True:
+        page = api.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=["process-invoice", "process-batch"])),
+            limit=200,
+            offset=len(runs),
+        )
+        runs += page
+        if len(page) < 200:
+            return [r for r in runs if r.parameters.get("bucket") == bucket]
+
+
+def _handed(runs: list[Any]) -> Counter[str]:
+    """How many runs named each key."""
+    keys: Counter[str] = Counter()
+    for run in runs:
+        if "objects" in run.parameters:
+            keys.update(str(key) for key, _ in run.parameters["objects"])
+        else:
+            keys[str(run.parameters["key"])] += 1
+    return keys
+
+
+def measure(
+    endpoint: str, prefect_env: dict[str, str], database_url: str, docs: int, workdir: Path
+) -> Burst:
+    from prefect.client.orchestration import SyncPrefectClient
+
+    engine = make_engine(database_url)
+    schema.create_all(engine)
+    s3 = harness.s3_client(endpoint)
+    try:
+        with (
+            e2e_latency.serving(endpoint, prefect_env, database_url, workdir, "burst") as served,
+            SyncPrefectClient(prefect_env["PREFECT_API_URL"]) as api,
+        ):
+            # The baseline: a backfill of as many other documents, same Prefect server.
+            other, other_target = harness.unique("backfill-src"), harness.unique("backfill-dst")
+            harness.create_buckets(s3, other, other_target)
+            corpus.upload(s3, other, "in/", docs)
+            env = harness.aws_env(endpoint) | prefect_env
+            env |= {"DOCPROC_DATABASE_URL": database_url, "DOCPROC_TARGET_BUCKET": other_target}
+            backfill = harness.run_backfill(
+                f"s3://{other}/in/", env, workdir / "burst-backfill.log", 120 + docs / 5
+            )
+            if _recorded(engine, other) != docs:
+                raise harness.BenchError(f"the backfill recorded {_recorded(engine, other)}")
+
+            started = time.perf_counter()
+            burst = harness.s3_client(endpoint, pool=UPLOAD_THREADS)
+            corpus.upload(burst, served.source, PREFIX, docs, threads=UPLOAD_THREADS)
+            deadline = started + 120 + docs
+            while _recorded(engine, served.source) < docs and time.perf_counter() < deadline:
+                if served.proc.poll() is not None:
+                    raise harness.BenchError(f"docproc serve exited {served.proc.returncode}")
+                time.sleep(POLL_SECONDS)
+            seconds = time.perf_counter() - started
+            recorded = _recorded(engine, served.source)
+            time.sleep(3)  # a late second run of some object would show up now
+            runs = _runs(api, served.source)
+    finally:
+        engine.dispose()
+    handed = _handed(runs)
+    csvs = sum(len(page) for page in storage.iter_pages(s3, served.target, ""))
+    valid = sum(corpus.is_valid(i) for i in range(docs))
+    if csvs < valid:
+        raise harness.BenchError(f"{csvs} CSVs in the target bucket, {valid} expected at least")
+    return Burst(
+        docs=docs,
+        burst_seconds=seconds,
+        backfill_seconds=backfill.seconds,
+        lost=max(0, docs - recorded),
+        doubled=sum(n - 1 for n in handed.values() if n > 1) + max(0, recorded - docs),
+        runs=Counter(_flow(r) for r in runs),
+        largest_group=max((len(r.parameters.get("objects", [1])) for r in runs), default=0),
+    )
+
+
+def _flow(run: Any) -> str:
+    return "process-batch" if "objects" in run.parameters else "process-invoice"
+
+
+def describe(found: Burst) -> str:
+    runs = ", ".join(f"{n} {name}" for name, n in sorted(found.runs.items()))
+    return (
+        f"burst of {found.docs}: {found.burst_seconds:.1f} s, {found.burst_rate:.1f} docs/s "
+        f"({runs}; largest group {found.largest_group}); backfill of {found.docs}: "
+        f"{found.backfill_seconds:.1f} s, {found.backfill_rate:.1f} docs/s; ratio "
+        f"{found.ratio:.2f}; lost {found.lost}, doubled {found.doubled}"
+    )
+
+
+def main() -> None:
+    cli = argparse.ArgumentParser(description="A burst of uploads vs a backfill, same serve.")
+    cli.add_argument("--docs", type=int, default=200)
+    cli.add_argument("--database-url", default=harness.DEFAULT_MYSQL, help="MySQL server URL")
+    args = cli.parse_args()
+    with (
+        tempfile.TemporaryDirectory(prefix="docproc-burst-") as tmp,
+        moto_server() as endpoint,
+        harness.scratch_database(args.database_url) as database_url,
+    ):
+        workdir = Path(tmp)
+        home = workdir / "prefect"
+        with local_prefect_server(home=home, log=workdir / "prefect.log") as api_url:
+            prefect_env = {"PREFECT_API_URL": api_url, "PREFECT_HOME": str(home)}
+            print(describe(measure(endpoint, prefect_env, database_url, args.docs, workdir)))
+
+
+if __name__ == "__main__":
+    main()
