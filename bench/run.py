@@ -32,7 +32,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import create_engine, func, select
 
-from bench import baselines, corpus, e2e_latency, harness, listing_memory
+from bench import baselines, burst, corpus, e2e_latency, harness, listing_memory
 from bench import einvoice as einvoice_bench
 from bench import parse as parse_bench
 from bench import webhook as webhook_bench
@@ -43,7 +43,7 @@ from docproc import storage
 from docproc.schema import documents
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
-SECTIONS = ("parse", "einvoice", "webhook", "e2e", "loopback", "latency", "listing")
+SECTIONS = ("parse", "einvoice", "webhook", "e2e", "burst", "loopback", "latency", "listing")
 SOURCE_PREFIX = "in/"
 EXPORT_PREFIX = "csv/"
 # Piped (make bench | tee), rich would wrap the table at 80 columns.
@@ -345,6 +345,32 @@ def latency_section(ctx: Context) -> list[Figure]:
     ]
 
 
+def burst_section(ctx: Context) -> list[Figure]:
+    """The event path under a burst against a backfill of as many, on one `serve`."""
+    docs = 200 if ctx.args.quick else ctx.args.burst_docs
+    with (
+        moto_server() as endpoint,
+        harness.scratch_database(ctx.args.database_url) as database_url,
+    ):
+        found = burst.measure(endpoint, ctx.prefect_env(), database_url, docs, ctx.workdir)
+    runs = ", ".join(f"{n} {name}" for name, n in sorted(found.runs.items()))
+    note = (
+        f"bench/burst.py: {docs:,} uploads at once ({burst.UPLOAD_THREADS} S3 PUTs in flight, "
+        "each delivered by moto SNS to `docproc serve`'s webhook) until every version has its "
+        f"`documents` row: {found.burst_seconds:.1f} s in {runs} runs (largest group "
+        f"{found.largest_group}); baseline: `python -m docproc backfill` of {docs:,} other "
+        f"documents through the same Prefect server, {found.backfill_seconds:.1f} s."
+    )
+    return [
+        Figure(f"burst of {docs:,} uploads, event path", found.burst_rate, "docs/s", note,
+               baseline=found.backfill_rate, baseline_name="backfill",
+               goal=">= 0.5x the backfill", met=found.ratio >= 0.5, digits=1),
+        Figure("burst: lost + doubled", found.lost + found.doubled, "docs",
+               f"Versions without a row: {found.lost}; named by two runs or recorded twice: "
+               f"{found.doubled}.", goal="0", met=found.lost + found.doubled == 0),
+    ]  # fmt: skip
+
+
 def listing_section(ctx: Context) -> list[Figure]:
     small, large = (1_000, 10_000) if ctx.args.quick else (10_000, 100_000)
     with moto_server() as endpoint:
@@ -374,6 +400,7 @@ RUNNERS: dict[str, Callable[[Context], list[Figure]]] = {
     "einvoice": einvoice_section,
     "webhook": webhook_section,
     "e2e": e2e_section,
+    "burst": burst_section,
     "loopback": loopback_section,
     "latency": latency_section,
     "listing": listing_section,
@@ -458,6 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument("--loopback-docs", type=int, default=10_000)
     cli.add_argument("--latency-docs", type=int, default=2_000)
     cli.add_argument("--e2e-uploads", type=int, default=20)
+    cli.add_argument("--burst-docs", type=int, default=1_000)
     cli.add_argument("--database-url", default=harness.DEFAULT_MYSQL, help="MySQL server URL")
     cli.add_argument(
         "--prefect-postgres",
