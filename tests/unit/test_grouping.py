@@ -227,3 +227,14 @@ def test_the_group_trigger_expects_the_group_event_and_fills_the_batch_flow() ->
     assert "process-batch" in {options["name"] for _, options in served_flows()}
     (single,) = triggers("process-invoice")
     assert events.OBJECTS_CREATED not in single.expect  # a group never starts a per-object run
+
+
+@pytest.mark.parametrize(
+    "name", ["process-invoice", "process-batch", "backfill-prefix", "backfill-batch"]
+)
+def test_deployed_runs_get_the_client_retries_serve_gives_its_own(name: str) -> None:
+    from deployments.definitions import declared
+    from deployments.serve import CLIENT_MAX_RETRIES
+
+    env = declared()[name]["job_variables"]["env"]
+    assert env["PREFECT_CLIENT_MAX_RETRIES"] == CLIENT_MAX_RETRIES
