@@ -98,6 +98,15 @@ def process(
     force: Annotated[
         bool, typer.Option("--force", help="Process again even if this version was done.")
     ] = False,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="A document with other values under a loaded invoice number replaces it "
+            "instead of being held as a conflict (as DOCPROC_DUPLICATE_POLICY=replace); "
+            "processes done versions again, as --force does.",
+        ),
+    ] = False,
 ) -> None:
     """Run the `process-invoice` flow once on one S3 object and print what happened.
 
@@ -106,9 +115,10 @@ def process(
     """
     load_settings()
     bucket, key = require_object(uri)
-    outcome = run_process(bucket, key, force=force)
+    outcome = run_process(bucket, key, force=force, replace=replace)
     print_outcome(outcome)
-    raise typer.Exit(EXIT_OK if outcome.status in {"loaded", "skipped"} else EXIT_REJECTED)
+    ok = {"loaded", "skipped", "duplicate"}
+    raise typer.Exit(EXIT_OK if outcome.status in ok else EXIT_REJECTED)
 
 
 def require_object(uri: str) -> tuple[str, str]:
@@ -131,12 +141,12 @@ def require_object(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def run_process(bucket: str, key: str, *, force: bool = False) -> Outcome:
+def run_process(bucket: str, key: str, *, force: bool = False, replace: bool = False) -> Outcome:
     """Run the flow in this process and turn whatever it ended with into an Outcome."""
     quiet_prefect()
     from flows.process_invoice import process_invoice
 
-    state = process_invoice(bucket, key, force=force, return_state=True)
+    state = process_invoice(bucket, key, force=force, replace=replace, return_state=True)
     result = state.result(raise_on_failure=False)
     if isinstance(result, Outcome):
         return result
@@ -184,6 +194,15 @@ def backfill(
             help="With --status pending: seconds since upload to count as pending.", min=0
         ),
     ] = 300,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="A document with other values under a loaded invoice number replaces it "
+            "instead of being held as a conflict (as DOCPROC_DUPLICATE_POLICY=replace); "
+            "processes done versions again, as --force does.",
+        ),
+    ] = False,
 ) -> None:
     """Run the `backfill-prefix` flow over every object under an S3 prefix.
 
@@ -214,7 +233,13 @@ def backfill(
         fail(f"cannot reach S3: {exc}", EXIT_REJECTED)
     selection = Selection(status, reasons or [], older_than)
     summary = run_backfill(
-        bucket, prefix, force=force, batch_size=batch_size, fan_out=fan_out, selection=selection
+        bucket,
+        prefix,
+        force=force,
+        batch_size=batch_size,
+        fan_out=fan_out,
+        selection=selection,
+        replace=replace,
     )
     print_summary(summary)
     raise typer.Exit(EXIT_OK if summary.ok else EXIT_REJECTED)
@@ -246,6 +271,7 @@ def run_backfill(
     batch_size: int | None,
     fan_out: int = 0,
     selection: Selection | None = None,
+    replace: bool = False,
 ) -> Summary:
     """The flow in this process, with a progress bar fed by its batches."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -266,6 +292,7 @@ def run_backfill(
 
         def show(summary: Summary, total: int) -> None:
             counts = " ".join(f"{s} {summary.statuses[s]}" for s in STATUSES)
+            counts += f" conflicts {summary.conflicts} suspects {summary.suspects}"
             rate = f"{summary.docs_per_second:.0f} docs/s"
             progress.update(bar, total=total, completed=summary.listed, counts=counts, rate=rate)
 
@@ -280,6 +307,7 @@ def run_backfill(
                 status=chosen.status,
                 reasons=chosen.reasons or None,
                 older_than_seconds=chosen.older_than,
+                replace=replace,
                 return_state=True,
             )
     result = state.result(raise_on_failure=False)
@@ -296,6 +324,8 @@ def print_summary(summary: Summary) -> None:
     table.add_column("objects", justify="right")
     for status in STATUSES:
         table.add_row(status, str(summary.statuses[status]))
+    table.add_row("conflicts held", str(summary.conflicts))
+    table.add_row("suspects flagged", str(summary.suspects))
     table.add_row("docs/s", f"{summary.docs_per_second:.0f}", style="dim")
     console.print(table)
     if summary.reasons:
@@ -393,7 +423,9 @@ def validate(
     """Read and validate local files as the pipeline would, with no S3, database or Prefect.
 
     Prints each file's format, the values it would load and every reason it would be
-    rejected for. Exit status: 0 all valid, 1 any rejected, 2 a file that cannot be read.
+    rejected for. Duplicates, conflicts and suspects are not shown: they are judged
+    against the loaded invoices, and validate has no database.
+    Exit status: 0 all valid, 1 any rejected, 2 a file that cannot be read.
     """
     import json
 

@@ -2,6 +2,9 @@
 
 The webhook emits them, the triggers in `prefect.yaml` (`process-invoice` for one
 object, `process-batch` for a group) expect them, and wiring tests keep them in step.
+
+The loader's alerts of SPEC section 10 (a conflict held, a suspect flagged) are
+defined here too, for the automations in `automations/`.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from docproc.duplicates import Decision, Kind, LoadedDocument
+from docproc.ids import path_segment
 from docproc.models import ObjectRef
 
 OBJECT_CREATED = "docproc.s3.object.created"
@@ -122,3 +127,67 @@ def handed_over(refs: Sequence[ObjectRef]) -> list[dict[str, Any]]:
         object_created(group[0]) if len(group) == 1 else objects_created(bucket, group)
         for bucket, group in by_bucket.items()
     ]
+
+
+# SPEC section 10: what the loader held or flagged, for automations to act on.
+INVOICE_CONFLICT = "docproc.invoice.conflict"
+INVOICE_SUSPECT = "docproc.invoice.suspect"
+INVOICE_RESOURCE_PREFIX = "docproc.invoice/"
+
+
+def invoice_resource_id(issuer_key: str, invoice_id: str) -> str:
+    """The invoice as a Prefect resource: each id one percent-encoded segment."""
+    return f"{INVOICE_RESOURCE_PREFIX}{path_segment(issuer_key)}/{path_segment(invoice_id)}"
+
+
+def _document(doc: LoadedDocument) -> dict[str, Any]:
+    return {
+        "uri": doc.uri,
+        "bucket": doc.ref.bucket,
+        "key": doc.ref.key,
+        "etag": doc.ref.etag or "",
+        "invoice_id": doc.invoice_id,
+        "document_id": doc.id,
+    }
+
+
+def invoice_events(decision: Decision) -> list[dict[str, Any]]:
+    """The events a judged invoice sends, as `emit_event`'s keyword arguments (JSON-ready)."""
+    inv = decision.invoice
+    this = _document(LoadedDocument(decision.ref, inv.invoice_id))
+    resource = {
+        "prefect.resource.id": invoice_resource_id(inv.issuer_key, inv.invoice_id),
+        "prefect.resource.name": f"{inv.issuer_key}/{inv.invoice_id}",
+        "docproc.issuer_key": inv.issuer_key,
+        "docproc.invoice_id": inv.invoice_id,
+    }
+    out = []
+    if decision.kind == Kind.CONFLICT and decision.other is not None:
+        out.append(
+            {
+                "event": INVOICE_CONFLICT,
+                "resource": resource,
+                "payload": {
+                    "loaded": _document(decision.other),
+                    "document": this,
+                    "differences": [
+                        {"field": d.field, "old": d.old, "new": d.new} for d in decision.differences
+                    ],
+                },
+            }
+        )
+    if decision.suspect_of is not None:
+        out.append(
+            {
+                "event": INVOICE_SUSPECT,
+                "resource": resource,
+                "payload": {
+                    "document": this,
+                    "resembles": _document(decision.suspect_of),
+                    "total": str(inv.total),
+                    "currency": inv.currency or "",
+                    "invoice_date": inv.invoice_date.isoformat(),
+                },
+            }
+        )
+    return out

@@ -7,7 +7,9 @@ import io
 import json
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
+from docproc.duplicates import Decision, Kind
 from docproc.ids import path_segment
 from docproc.models import Format, Invoice, Item, ObjectRef, Rejection
 
@@ -139,10 +141,14 @@ def invoice_csv(invoice: Invoice) -> bytes:
 
 
 def rejection_report(
-    ref: ObjectRef, rejection: Rejection, flow_run_id: str | None, rejected_at: datetime
+    ref: ObjectRef,
+    rejection: Rejection,
+    flow_run_id: str | None,
+    rejected_at: datetime,
+    extra: dict[str, Any] | None = None,
 ) -> bytes:
     """The JSON a person reads to learn why a document was refused."""
-    report = {
+    report: dict[str, Any] = {
         "bucket": ref.bucket,
         "key": ref.key,
         "etag": ref.etag,
@@ -151,7 +157,7 @@ def rejection_report(
         "details": list(rejection.details),
         "flow_run_id": flow_run_id,
         "rejected_at": rejected_at.isoformat() + "Z",
-    }
+    } | (extra or {})
     return json.dumps(report, indent=2, ensure_ascii=False).encode("utf-8")
 
 
@@ -256,3 +262,53 @@ def rejection_markdown(ref: ObjectRef, rejection: Rejection, report_uri: str) ->
         f"Report: `{report_uri}`",
     ]
     return "\n".join(lines) + "\n"
+
+
+def conflict_fields(decision: Decision) -> dict[str, Any]:
+    """What a conflict's report adds: the loaded document and every value, old and new."""
+    return {
+        "duplicate_of": decision.other.uri if decision.other else None,
+        "duplicate_of_etag": decision.other.ref.etag if decision.other else None,
+        "differences": [
+            {"field": d.field, "old": d.old, "new": d.new} for d in decision.differences
+        ],
+    }
+
+
+def decision_markdown(decision: Decision, source_uri: str, output_uri: str | None) -> str:
+    """The run's artifact for an invoice the loader judged (SPEC section 10)."""
+    inv = decision.invoice
+    other = f"`{decision.other.uri}`" if decision.other else "another document"
+    if decision.kind == Kind.DUPLICATE:
+        return (
+            f"# Duplicate: `{source_uri}`\n\nInvoice {_cell(inv.issuer_key)}/"
+            f"{_cell(inv.invoice_id)} is already loaded from {other} with the same values: "
+            "nothing changed.\n"
+        )
+    if decision.kind == Kind.CONFLICT:
+        lines = [
+            f"# Conflict held: `{source_uri}`",
+            "",
+            f"Invoice {_cell(inv.issuer_key)}/{_cell(inv.invoice_id)} is already loaded from "
+            f"{other} with other values; the loaded invoice stays. "
+            "Reason: **conflicting_duplicate**.",
+            "",
+            "| value | loaded | this document |",
+            "|---|---|---|",
+            *(
+                f"| {_cell(d.field)} | {_cell(d.old)} | {_cell(d.new)} |"
+                for d in decision.differences
+            ),
+            "",
+            f"Report: `{output_uri}`",
+        ]
+        return "\n".join(lines) + "\n"
+    text = invoice_markdown(inv, source_uri, output_uri or "")
+    if decision.kind == Kind.REPLACED:
+        text += f"\nReplaced the invoice loaded from {other}.\n"
+    if decision.suspect_of is not None:
+        text += (
+            f"\n**possible_duplicate**: invoice {_cell(decision.suspect_of.invoice_id)} "
+            f"from `{decision.suspect_of.uri}` has the same issuer, total, currency and date.\n"
+        )
+    return text

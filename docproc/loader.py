@@ -2,23 +2,50 @@
 
 Every statement is an upsert or a replace keyed by the SPEC's unique keys, so a
 retry after a lost connection, or the same object processed twice, converges
-on the same rows. Values are always bound parameters.
+on the same rows. A second document under a number already loaded is judged here,
+under the lock of that number's row (SPEC section 10, `docproc.duplicates`).
+Values are always bound parameters.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from dataclasses import replace as dataclass_replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, delete, select, tuple_
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    bindparam,
+    create_engine,
+    delete,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
 
-from docproc.models import FetchedObject, Format, Invoice, ObjectRef, Rejection, Status
+from docproc import duplicates
+from docproc.duplicates import Decision, Kind, LoadedDocument
+from docproc.models import (
+    DocumentType,
+    FetchedObject,
+    Format,
+    Invoice,
+    Item,
+    ObjectRef,
+    Reason,
+    Rejection,
+    Status,
+    Tax,
+)
 from docproc.schema import documents, invoice_items, invoice_taxes, invoices
 
 
@@ -104,30 +131,273 @@ def record(
     loaded: Sequence[tuple[Invoice, FetchedObject]] = (),
     rejected: Sequence[tuple[ObjectRef, Rejection]] = (),
     flow_run_id: str | None = None,
-) -> None:
-    """Write a batch of outcomes in one transaction, with bulk statements.
+    *,
+    replace: bool = False,
+    publish: Publish | None = None,
+) -> list[Decision]:
+    """Write a batch of outcomes in one transaction; returns what became of each invoice.
 
-    Loaded invoices are upserted and their items and taxes replaced; every object
-    version gets its `documents` row, the mark that it is done. When a batch names
-    one invoice twice, the later document wins, as it would one after the other.
-    A rejection leaves an invoice loaded earlier from another document as it was;
-    its row names the rejected document's ids when they could be read.
+    Each invoice's number is locked (`SELECT ... FOR UPDATE`; SQLite has one writer
+    anyway) and its document judged against what the number holds (SPEC section 10):
+    loaded, a duplicate, a conflict held, or a replacement. The batch is judged in key
+    order, as if its documents came one after another. `publish` writes the outputs
+    (CSVs, conflict reports) while the locks are held and before the commit, so a CSV
+    is only ever written by the document whose rows win, and a crash before the
+    commit leaves nothing marked done. A run that lost a race for a new number (a
+    deadlock, or the other's insert) starts again and finds the winner's rows.
     """
     if not loaded and not rejected:
-        return
+        return []
+    for attempt in range(1, RACE_ATTEMPTS + 1):
+        try:
+            return _record(engine, loaded, rejected, flow_run_id, replace, publish)
+        except (IntegrityError, OperationalError) as exc:
+            if attempt == RACE_ATTEMPTS or not _lost_race(exc):
+                raise
+    raise AssertionError("unreachable")
+
+
+RACE_ATTEMPTS = 5
+# MySQL's duplicate entry, deadlock and lock wait timeout; SQLite's busy writer.
+_RACE_CODES = frozenset({1062, 1213, 1205})
+Publish = Callable[[Sequence[Decision]], None]
+
+
+def _lost_race(exc: IntegrityError | OperationalError) -> bool:
+    orig = exc.orig
+    code = orig.args[0] if orig is not None and orig.args else None
+    if code in _RACE_CODES:
+        return True
+    return "database is locked" in str(orig) or "UNIQUE constraint failed: invoices" in str(orig)
+
+
+def _record(
+    engine: Engine,
+    loaded: Sequence[tuple[Invoice, FetchedObject]],
+    rejected: Sequence[tuple[ObjectRef, Rejection]],
+    flow_run_id: str | None,
+    replace: bool,
+    publish: Publish | None,
+) -> list[Decision]:
     at = now()
-    doc_rows = [
-        _document_row(obj.ref, Status.LOADED, inv.format, (), inv, flow_run_id, at)
-        for inv, obj in loaded
-    ] + [
-        _document_row(
-            ref, Status.REJECTED, rejection.format, rejection.reasons, rejection, flow_run_id, at
-        )
-        for ref, rejection in rejected
-    ]
     with engine.begin() as conn:
-        _write_invoices(conn, loaded, at)
+        ordered = sorted(loaded, key=lambda pair: (pair[1].ref.key, pair[1].ref.etag or ""))
+        decisions = _decide(conn, ordered, replace)
+        winners = {
+            (d.invoice.issuer_key, d.invoice.invoice_id): (d.invoice, obj)
+            for d, (_, obj) in zip(decisions, ordered, strict=True)
+            if d.writes
+        }
+        _write_invoices(conn, list(winners.values()), at)
+        doc_rows = [_decision_row(d, flow_run_id, at) for d in decisions] + [
+            _document_row(
+                ref,
+                Status.REJECTED,
+                rejection.format,
+                rejection.reasons,
+                rejection,
+                flow_run_id,
+                at,
+            )
+            for ref, rejection in rejected
+        ]
         _upsert(conn, documents, doc_rows)
+        decisions = _link(conn, decisions)
+        if publish is not None and decisions:
+            publish(decisions)
+    return decisions
+
+
+def _decision_row(d: Decision, flow_run_id: str | None, at: datetime) -> dict[str, Any]:
+    reasons: tuple[str, ...]
+    if d.kind == Kind.CONFLICT:
+        status, reasons = Status.REJECTED, (str(Reason.CONFLICTING_DUPLICATE),)
+    elif d.kind == Kind.DUPLICATE:
+        status, reasons = Status.DUPLICATE, ()
+    else:
+        status, reasons = Status.LOADED, ()
+    row = _document_row(d.ref, status, d.invoice.format, reasons, d.invoice, flow_run_id, at)
+    row["flags"] = ",".join(d.flags) or None
+    return row
+
+
+def _decide(
+    conn: Connection, ordered: Sequence[tuple[Invoice, FetchedObject]], replace: bool
+) -> list[Decision]:
+    """Judge each invoice against its number's rows, locked, and the batch's earlier ones."""
+    if not ordered:
+        return []
+    current = _lock_invoices(conn, sorted({(i.issuer_key, i.invoice_id) for i, _ in ordered}))
+    similar = _similar(conn, [inv for inv, _ in ordered])
+    decisions = []
+    for inv, obj in ordered:
+        key = (inv.issuer_key, inv.invoice_id)
+        decision = duplicates.decide(inv, obj.ref, current.get(key), replace)
+        if decision.writes:
+            mine = LoadedDocument(obj.ref, inv.invoice_id)
+            suspect = next(
+                (doc for sig, doc in similar.values() if duplicates.resembles(inv, sig)),
+                None,
+            )
+            decision = dataclass_replace(decision, suspect_of=suspect)
+            current[key] = (inv, mine)
+            similar[key] = (duplicates.signature(inv), mine)
+        decisions.append(decision)
+    return decisions
+
+
+def _lock_invoices(
+    conn: Connection, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[Invoice, LoadedDocument]]:
+    """The stored invoices of these numbers, locked until the commit, in key order."""
+    owner = tuple_(invoices.c.issuer_key, invoices.c.invoice_id)
+    rows = conn.execute(
+        select(invoices)
+        .where(owner.in_(keys))
+        .order_by(invoices.c.issuer_key, invoices.c.invoice_id)
+        .with_for_update()
+    ).all()
+    if not rows:
+        return {}
+    found = [(r.issuer_key, r.invoice_id) for r in rows]
+    items: dict[tuple[str, str], list[Item]] = {k: [] for k in found}
+    taxes: dict[tuple[str, str], list[Tax]] = {k: [] for k in found}
+    item_owner = tuple_(invoice_items.c.issuer_key, invoice_items.c.invoice_id)
+    for i in conn.execute(
+        select(invoice_items).where(item_owner.in_(found)).order_by(invoice_items.c.line_no)
+    ):
+        items[(i.issuer_key, i.invoice_id)].append(
+            Item(
+                i.line_no,
+                i.description,
+                i.amount,
+                i.tax,
+                i.line_id,
+                i.quantity,
+                i.unit_code,
+                i.unit_price,
+                i.tax_category,
+                i.tax_rate,
+            )
+        )
+    tax_owner = tuple_(invoice_taxes.c.issuer_key, invoice_taxes.c.invoice_id)
+    for t in conn.execute(
+        select(invoice_taxes).where(tax_owner.in_(found)).order_by(invoice_taxes.c.entry_no)
+    ):
+        taxes[(t.issuer_key, t.invoice_id)].append(
+            Tax(t.kind, t.amount, t.category, t.rate, t.taxable_amount)
+        )
+    out = {}
+    for r in rows:
+        key = (r.issuer_key, r.invoice_id)
+        stored = Invoice(
+            customer_id=r.customer_id,
+            invoice_id=r.invoice_id,
+            invoice_date=r.invoice_date,
+            seller=r.seller,
+            buyer=r.buyer,
+            currency=r.currency,
+            amount=r.amount,
+            tax_total=r.tax_total,
+            total=r.total,
+            total_in_words=r.total_in_words,
+            items=tuple(items[key]),
+            taxes=tuple(taxes[key]),
+            issuer_key=r.issuer_key,
+            format=Format(r.format),
+            document_type=DocumentType(r.document_type),
+            type_code=r.type_code,
+            profile=r.profile,
+            due_date=r.due_date,
+            seller_tax_id=r.seller_tax_id,
+            buyer_tax_id=r.buyer_tax_id,
+            allowance_total=r.allowance_total,
+            charge_total=r.charge_total,
+            net_total=r.net_total,
+            prepaid=r.prepaid,
+            rounding=r.rounding,
+            payable=r.payable,
+        )
+        source = ObjectRef(r.source_bucket, r.source_key, r.source_etag or None)
+        out[key] = (stored, LoadedDocument(source, r.invoice_id))
+    return out
+
+
+def _similar(
+    conn: Connection, batch: Sequence[Invoice]
+) -> dict[tuple[str, str], tuple[duplicates.Signature, LoadedDocument]]:
+    """Stored invoices with an issuer, date and total of the batch: the suspects' candidates."""
+    wanted = sorted({(i.issuer_key, i.invoice_date, i.total) for i in batch})
+    stmt = (
+        select(
+            invoices.c.issuer_key,
+            invoices.c.invoice_id,
+            invoices.c.invoice_date,
+            invoices.c.total,
+            invoices.c.currency,
+            invoices.c.source_bucket,
+            invoices.c.source_key,
+            invoices.c.source_etag,
+        )
+        .where(tuple_(invoices.c.issuer_key, invoices.c.invoice_date, invoices.c.total).in_(wanted))
+        .order_by(invoices.c.issuer_key, invoices.c.invoice_id)
+    )
+    return {
+        (r.issuer_key, r.invoice_id): (
+            duplicates.Signature(r.issuer_key, r.invoice_id, r.total, r.currency, r.invoice_date),
+            LoadedDocument(
+                ObjectRef(r.source_bucket, r.source_key, r.source_etag or None), r.invoice_id
+            ),
+        )
+        for r in conn.execute(stmt)
+    }
+
+
+def _link(conn: Connection, decisions: list[Decision]) -> list[Decision]:
+    """Fill `duplicate_of` with the `documents` id of the document each one names."""
+    named = {doc.ref for d in decisions for doc in (d.other, d.suspect_of) if doc is not None}
+    if not named:
+        return decisions
+    ids = _document_ids(conn, named)
+
+    def with_id(doc: LoadedDocument | None) -> LoadedDocument | None:
+        return None if doc is None else dataclass_replace(doc, id=ids.get(doc.ref))
+
+    linked = [
+        dataclass_replace(d, other=with_id(d.other), suspect_of=with_id(d.suspect_of))
+        for d in decisions
+    ]
+    updates = [
+        {
+            "b_bucket": d.ref.bucket,
+            "b_sha": _key_sha256(d.ref.key),
+            "b_etag": d.ref.etag or "",
+            "b_of": target.id,
+        }
+        for d in linked
+        if (target := d.other or d.suspect_of) is not None and target.id is not None
+    ]
+    if updates:
+        conn.execute(
+            update(documents)
+            .where(
+                documents.c.bucket == bindparam("b_bucket"),
+                documents.c.object_key_sha256 == bindparam("b_sha"),
+                documents.c.etag == bindparam("b_etag"),
+            )
+            .values(duplicate_of=bindparam("b_of")),
+            updates,
+        )
+    return linked
+
+
+def _document_ids(conn: Connection, refs: set[ObjectRef]) -> dict[ObjectRef, int]:
+    by_digest = {(r.bucket, _key_sha256(r.key), r.etag or ""): r for r in refs}
+    version = tuple_(documents.c.bucket, documents.c.object_key_sha256, documents.c.etag)
+    stmt = select(
+        documents.c.bucket, documents.c.object_key_sha256, documents.c.etag, documents.c.id
+    ).where(version.in_(list(by_digest)))
+    return {by_digest[(r.bucket, r.object_key_sha256, r.etag)]: r.id for r in conn.execute(stmt)}
 
 
 def _write_invoices(

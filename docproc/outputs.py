@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-from docproc import export
-from docproc.models import Invoice, ObjectRef, Rejection
+from docproc import duplicates, export
+from docproc.duplicates import Decision, Kind
+from docproc.models import Invoice, ObjectRef, Problem, Reason, Rejection
 from docproc.settings import Settings
 
 
@@ -43,3 +44,27 @@ def output(
     key = export.report_key(settings.reject_prefix, ref.key)
     report = export.rejection_report(ref, verdict, flow_run_id, at)
     return Output(settings.target_bucket, key, report, export.REPORT_CONTENT_TYPE)
+
+
+def decision_output(
+    decision: Decision, settings: Settings, flow_run_id: str | None, at: datetime
+) -> Output | None:
+    """What a judged invoice writes: its CSV when its rows win, a report when it is held,
+    nothing when it is a duplicate (the loaded invoice's CSV stays as it is)."""
+    if decision.writes:
+        return output(decision.ref, decision.invoice, settings, flow_run_id, at)
+    if decision.kind != Kind.CONFLICT:
+        return None
+    rejection = conflict_rejection(decision)
+    key = export.report_key(settings.reject_prefix, decision.ref.key)
+    report = export.rejection_report(
+        decision.ref, rejection, flow_run_id, at, export.conflict_fields(decision)
+    )
+    return Output(settings.target_bucket, key, report, export.REPORT_CONTENT_TYPE)
+
+
+def conflict_rejection(decision: Decision) -> Rejection:
+    """A held conflict as the rejection it is recorded as."""
+    inv = decision.invoice
+    problem = Problem(Reason.CONFLICTING_DUPLICATE, duplicates.conflict_detail(decision))
+    return Rejection((problem,), inv.format, inv.issuer_key, inv.customer_id, inv.invoice_id)

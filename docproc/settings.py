@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +41,9 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=200, ge=1, le=1000)
     s3_concurrency: int = Field(default=32, ge=1, le=256)
     db_writers: int = Field(default=4, ge=1)
+    # SPEC section 10: a second document with other values under a loaded number is
+    # held as a conflict, or replaces the invoice.
+    duplicate_policy: Literal["hold", "replace"] = "hold"
     sns_verify: bool = True
     sns_topic_arns: str = ""
     sns_max_age_seconds: int = Field(default=3900, gt=0)

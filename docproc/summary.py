@@ -6,11 +6,13 @@ import heapq
 from collections import Counter
 from dataclasses import dataclass, field
 
-from docproc.models import Status
+from docproc.duplicates import POSSIBLE_DUPLICATE
+from docproc.models import Reason, Status
 
 STATUSES = tuple(Status)
 KEEP_SLOWEST = 10
 KEEP_FAILURES = 50
+CONFLICTING_DUPLICATE = str(Reason.CONFLICTING_DUPLICATE)
 
 
 @dataclass
@@ -20,6 +22,7 @@ class Summary:
     listed: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
+    flags: Counter[str] = field(default_factory=Counter)
     slowest: list[tuple[float, str]] = field(default_factory=list)  # a min-heap
     failures: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
@@ -39,9 +42,11 @@ class Summary:
         reasons: tuple[str, ...] = (),
         seconds: float = 0.0,
         error: str | None = None,
+        flags: tuple[str, ...] = (),
     ) -> None:
         self.statuses[status] += 1
         self.reasons.update(reasons)
+        self.flags.update(flags)
         if status != Status.SKIPPED:
             entry = (seconds, uri)
             if len(self.slowest) < KEEP_SLOWEST:
@@ -60,11 +65,27 @@ class Summary:
         """Fold in a part done elsewhere (a child run of a fanned-out backfill)."""
         self.statuses.update(other.statuses)
         self.reasons.update(other.reasons)
+        self.flags.update(other.flags)
         for entry in other.slowest:
             heapq.heappush(self.slowest, entry)
             if len(self.slowest) > KEEP_SLOWEST:
                 heapq.heappop(self.slowest)
         self.failures.extend(other.failures[: KEEP_FAILURES - len(self.failures)])
+
+    @property
+    def duplicates(self) -> int:
+        """Documents of an invoice already loaded with the same values (SPEC section 10)."""
+        return self.statuses[Status.DUPLICATE]
+
+    @property
+    def conflicts(self) -> int:
+        """Documents held: other values under a number already loaded."""
+        return self.reasons[CONFLICTING_DUPLICATE]
+
+    @property
+    def suspects(self) -> int:
+        """Invoices loaded and flagged: another number with the same total, currency, date."""
+        return self.flags[POSSIBLE_DUPLICATE]
 
     @property
     def ok(self) -> bool:
@@ -81,6 +102,9 @@ class Summary:
             "| status | objects |",
             "|---|---:|",
             *(f"| {s} | {self.statuses[s]} |" for s in STATUSES),
+            "",
+            f"Duplicates: {self.duplicates}, conflicts held: {self.conflicts}, "
+            f"suspects flagged `{POSSIBLE_DUPLICATE}`: {self.suspects}",
         ]
         if self.reasons:
             lines += ["", "| reason code | documents |", "|---|---:|"]

@@ -66,14 +66,19 @@ class Batch:
 
 
 def _submit(
-    page: list[ListedObject], force: bool, label: str, summary: Summary, previous: Batch | None
+    page: list[ListedObject],
+    force: bool,
+    label: str,
+    summary: Summary,
+    previous: Batch | None,
+    replace: bool = False,
 ) -> Batch | None:
     """Start the batch's steps as a chain of task runs; versions already done are counted.
 
     Loads run one after another, in listing order, so that an invoice named in two
     batches ends as its later document, as it would without the overlap.
     """
-    todo, skipped = check_batch(opaque(page), force, label)
+    todo, skipped = check_batch(opaque(page), force or replace, label)
     summary.skip(skipped)
     if not todo:
         return None
@@ -84,7 +89,7 @@ def _submit(
     validated = validate_batch.submit(opaque(parsed), label)
     exported = export_batch.submit(opaque(validated), label)
     after = [allow_failure(previous.loaded)] if previous else None
-    loaded = load_batch.submit(opaque(validated), exported, label, wait_for=after)
+    loaded = load_batch.submit(opaque(validated), exported, label, replace, wait_for=after)
     return Batch(label, todo, loaded)
 
 
@@ -100,7 +105,8 @@ def _settle(batch: Batch, summary: Summary) -> None:
         return
     for d in documents:
         status, reasons, error = d.outcome()
-        summary.add(d.uri, status, reasons, d.seconds, error)
+        flags = d.decision.flags if d.decision else ()
+        summary.add(d.uri, status, reasons, d.seconds, error, flags)
 
 
 def _finish(summary: Summary, uri: str) -> State[Summary]:
@@ -122,8 +128,12 @@ def backfill_prefix(
     status: str | None = None,
     reasons: list[str] | None = None,
     older_than_seconds: float = 300,
+    replace: bool = False,
 ) -> State[Summary]:
     """Process every object under an S3 prefix, in batches; versions already done are skipped.
+
+    `replace`: other values under a loaded invoice number replace it instead of being
+    held as conflicts, and versions already done are processed again (SPEC section 10).
 
     With `fan_out` > 0 the batches run as up to that many child runs of the
     `backfill-batch` deployment, shared by the workers of its work pool.
@@ -167,9 +177,9 @@ def backfill_prefix(
 
     pages = listing(size)
     if fan_out > 0:
-        fan_out_batches(pages, bucket, force, fan_out, summary, report)
+        fan_out_batches(pages, bucket, force, fan_out, summary, report, replace)
     else:
-        in_process_batches(pages, force, summary, report)
+        in_process_batches(pages, force, summary, report, replace)
 
     create_markdown_artifact(
         key=artifact_key("backfill", bucket, prefix),
@@ -184,6 +194,7 @@ def in_process_batches(
     force: bool,
     summary: Summary,
     report: Callable[[], None],
+    replace: bool = False,
 ) -> None:
     in_flight: deque[Batch] = deque()
     # This run writes to MySQL one batch at a time: it holds one writer slot throughout.
@@ -192,7 +203,7 @@ def in_process_batches(
             summary.listed += len(page)
             label = f"batch {number} ({len(page)} objects)"
             previous = in_flight[-1] if in_flight else None
-            if batch := _submit(page, force, label, summary, previous):
+            if batch := _submit(page, force, label, summary, previous, replace):
                 in_flight.append(batch)
             while len(in_flight) > IN_FLIGHT:
                 _settle(in_flight.popleft(), summary)
@@ -212,6 +223,7 @@ def fan_out_batches(
     fan_out: int,
     summary: Summary,
     report: Callable[[], None],
+    replace: bool = False,
 ) -> None:
     """Each batch a child run of the `backfill-batch` deployment, at most `fan_out` at once.
 
@@ -264,6 +276,7 @@ def fan_out_batches(
                     "objects": [[o.ref.key, o.ref.etag, o.size] for o in page],
                     "force": force,
                     "label": f"batch {number} ({len(page)} objects)",
+                    "replace": replace,
                 },
                 timeout=0,
                 idempotency_key=f"{flow_run.id}:{number}:{digest}",
@@ -290,14 +303,18 @@ def _count_child(state: State[Any], page: list[ListedObject], summary: Summary) 
     persist_result=True,
 )
 def backfill_batch(
-    bucket: str, objects: list[list[Any]], force: bool = False, label: str = "batch"
+    bucket: str,
+    objects: list[list[Any]],
+    force: bool = False,
+    label: str = "batch",
+    replace: bool = False,
 ) -> State[Summary]:
     """One batch of a fanned-out backfill: (key, etag, size) triples, the same steps."""
     page = [ListedObject(ObjectRef(bucket, str(k), str(e)), int(n)) for k, e, n in objects]
     summary = Summary(listed=len(page))
     started = time.perf_counter()
     with resources.database_writer():
-        batch = _submit(page, force, label, summary, None)
+        batch = _submit(page, force, label, summary, None, replace)
         if batch is not None:
             _settle(batch, summary)
     summary.seconds = time.perf_counter() - started

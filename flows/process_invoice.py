@@ -1,4 +1,4 @@
-"""`process-invoice`: one S3 object: fetch, parse, validate, then export and load, or reject."""
+"""`process-invoice`: one S3 object: fetch, parse, validate, then load (and export), or reject."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
 from docproc import export as exporter
+from docproc.duplicates import Decision, Kind
 from docproc.errors import DocprocError, Superseded
 from docproc.ids import is_id
-from docproc.models import Invoice, ObjectRef, Outcome, Rejection, Status
+from docproc.models import Invoice, ObjectRef, Outcome, Reason, Rejection, Status
 from flows.naming import artifact_key
-from tasks.pipeline import check_processed, export, fetch, load, parse, reject, validate
+from tasks.pipeline import check_processed, fetch, load, parse, reject, validate
 
 
 def _name_run(name: str) -> None:
@@ -51,12 +52,17 @@ def _finish(state: type[Any], outcome: Outcome) -> State[Outcome]:
 
 @flow(name="process-invoice")
 def process_invoice(
-    bucket: str, key: str, etag: str | None = None, force: bool = False
+    bucket: str, key: str, etag: str | None = None, force: bool = False, replace: bool = False
 ) -> State[Outcome]:
-    """Load one invoice document from S3 into MySQL and export its CSV, or reject it."""
+    """Load one invoice document from S3 into MySQL and export its CSV, or reject it.
+
+    `replace`: a document with other values under a loaded number replaces the invoice
+    instead of being held as a conflict; it reprocesses a version already done, as
+    `force` does (SPEC section 10).
+    """
     ref = ObjectRef(bucket, key, etag or None)
     try:
-        return _process(ref, force)
+        return _process(ref, force, replace)
     except Exception:
         # Every step up to the row is safe to run again, and the row is the last write.
         get_run_logger().error(
@@ -66,7 +72,7 @@ def process_invoice(
         raise
 
 
-def _process(ref: ObjectRef, force: bool) -> State[Outcome]:
+def _process(ref: ObjectRef, force: bool, replace: bool) -> State[Outcome]:
     """The steps, in the order that writes the `documents` row last."""
     _name_run(ref.uri)
     fetched_state = fetch(ref, return_state=True)
@@ -78,7 +84,7 @@ def _process(ref: ObjectRef, force: bool) -> State[Outcome]:
     if isinstance(fetched, BaseException):
         raise fetched
 
-    if not force and (record := check_processed(fetched.ref)) is not None:
+    if not (force or replace) and (record := check_processed(fetched.ref)) is not None:
         message = f"already {record.status} (ETag {fetched.ref.etag}): nothing to do"
         return _finish(Completed, Outcome(Status.SKIPPED, ref.uri, message, record.reasons))
 
@@ -101,15 +107,36 @@ def _process(ref: ObjectRef, force: bool) -> State[Outcome]:
     if not isinstance(verdict, Invoice):
         raise verdict
 
-    csv_uri = export(verdict, fetched.ref)
-    load(verdict, fetched)
+    decision, output = load(verdict, fetched, replace)
+    return _judged(decision, output, ref)
+
+
+def _judged(decision: Decision, output: str | None, ref: ObjectRef) -> State[Outcome]:
+    """The run's artifact and end for what the loader decided (SPEC section 10)."""
+    inv = decision.invoice
+    markdown = exporter.decision_markdown(decision, ref.uri, output)
+    if decision.kind == Kind.CONFLICT:
+        _publish(
+            artifact_key("rejection", ref.bucket, ref.key), markdown, f"Conflict held: {ref.uri}"
+        )
+        codes = (str(Reason.CONFLICTING_DUPLICATE),)
+        other = decision.other.uri if decision.other else "another document"
+        differ = len(decision.differences)
+        message = f"rejected: conflicting_duplicate of {other} ({differ} values differ)"
+        return _finish(Failed, Outcome(Status.REJECTED, ref.uri, message, codes, output))
+    if decision.kind == Kind.DUPLICATE:
+        _publish(artifact_key("duplicate", ref.bucket, ref.key), markdown, f"Duplicate: {ref.uri}")
+        other = decision.other.uri if decision.other else "another document"
+        return _finish(Completed, Outcome(Status.DUPLICATE, ref.uri, f"duplicate of {other}"))
     _publish(
-        artifact_key("invoice", verdict.issuer_key, verdict.invoice_id),
-        exporter.invoice_markdown(verdict, ref.uri, csv_uri),
-        f"Invoice {verdict.invoice_id} from {ref.uri}",
+        artifact_key("invoice", inv.issuer_key, inv.invoice_id),
+        markdown,
+        f"Invoice {inv.invoice_id} from {ref.uri}",
     )
     message = (
-        f"loaded {verdict.issuer_key}/{verdict.invoice_id}: "
-        f"{len(verdict.items)} items, total {verdict.total:.2f}"
+        f"{'replaced' if decision.kind == Kind.REPLACED else 'loaded'} "
+        f"{inv.issuer_key}/{inv.invoice_id}: {len(inv.items)} items, total {inv.total:.2f}"
     )
-    return _finish(Completed, Outcome(Status.LOADED, ref.uri, message, output=csv_uri))
+    if decision.suspect_of is not None:
+        message += f"; flagged possible_duplicate of {decision.suspect_of.uri}"
+    return _finish(Completed, Outcome(Status.LOADED, ref.uri, message, decision.flags, output))

@@ -8,23 +8,28 @@ concurrently (fetch, export) or in bulk (one transaction for the batch's rows).
 from __future__ import annotations
 
 import time
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from prefect import get_run_logger, task
 from prefect.runtime import flow_run
 
 from docproc import formats, loader, storage, validator
+from docproc.duplicates import Decision, Kind
 from docproc.errors import ObjectMissing, Superseded
 from docproc.models import (
     FetchedObject,
     Invoice,
     ListedObject,
+    Reason,
     Rejection,
     Status,
 )
-from docproc.outputs import output
+from docproc.outputs import decision_output, output
 from tasks import resources
 from tasks.options import TASK_DEFAULTS
+from tasks.pipeline import announce, replacing
 
 
 @dataclass
@@ -36,19 +41,24 @@ class Document:
     seconds: float
     doc: formats.Document | None = None
     verdict: Invoice | Rejection | None = None
+    decision: Decision | None = None
 
     @property
     def uri(self) -> str:
         return self.listed.ref.uri
 
     def outcome(self) -> tuple[Status, tuple[str, ...], str | None]:
-        """(status, reasons, error) once the batch is through."""
+        """(status, reasons, error) once the batch is through; flags are `decision.flags`."""
         if isinstance(self.fetched, Superseded):
             return Status.SKIPPED, (), None
         if isinstance(self.fetched, ObjectMissing):
             return Status.FAILED, (), str(self.fetched)
         if isinstance(self.verdict, Rejection):
             return Status.REJECTED, self.verdict.reasons, None
+        if self.decision is not None and self.decision.kind == Kind.CONFLICT:
+            return Status.REJECTED, (str(Reason.CONFLICTING_DUPLICATE),), None
+        if self.decision is not None and self.decision.kind == Kind.DUPLICATE:
+            return Status.DUPLICATE, (), None
         if isinstance(self.verdict, Invoice):
             return Status.LOADED, (), None
         return Status.FAILED, (), "never validated"
@@ -113,24 +123,60 @@ def validate_batch(documents: list[Document], label: str) -> list[Document]:
 
 @task(name="export-batch", task_run_name="export {label}", **TASK_DEFAULTS)
 def export_batch(documents: list[Document], label: str) -> int:
-    """PUT every CSV and rejection report of the batch, concurrently; safe to repeat."""
+    """PUT the batch's rejection reports, concurrently; safe to repeat. The CSVs are the
+    loader's to write, once it has judged each invoice against its number's rows."""
     config = resources.settings()
     at = loader.now()
     outputs = [
         output(fetched.ref, d.verdict, config, flow_run.id, at)
         for d, fetched in readable(documents)
-        if d.verdict is not None
+        if isinstance(d.verdict, Rejection)
     ]
     storage.put_many(resources.s3(), outputs, config.s3_concurrency)
     return len(outputs)
 
 
 @task(name="load-batch", task_run_name="load {label}", **TASK_DEFAULTS)
-def load_batch(documents: list[Document], exported: int, label: str) -> list[Document]:
-    """Write the batch's invoices and `documents` rows in one transaction, after its outputs."""
+def load_batch(
+    documents: list[Document], exported: int, label: str, replace: bool = False
+) -> list[Document]:
+    """Judge and write the batch's invoices, their CSVs (or conflict reports, under the
+    numbers' locks) and every `documents` row in one transaction, in key order."""
+    config = resources.settings()
     loaded = [(d.verdict, f) for d, f in readable(documents) if isinstance(d.verdict, Invoice)]
     rejected = [
         (f.ref, d.verdict) for d, f in readable(documents) if isinstance(d.verdict, Rejection)
     ]
-    loader.record(resources.engine(), loaded, rejected, flow_run.id)
+
+    def publish(decisions: Sequence[Decision]) -> None:
+        at = loader.now()
+        outputs = [
+            out
+            for d in decisions
+            if (out := decision_output(d, config, flow_run.id, at)) is not None
+        ]
+        storage.put_many(resources.s3(), outputs, config.s3_concurrency)
+
+    decisions = loader.record(
+        resources.engine(),
+        loaded,
+        rejected,
+        flow_run.id,
+        replace=replacing(replace),
+        publish=publish,
+    )
+    by_ref = {d.ref: d for d in decisions}
+    for d, f in readable(documents):
+        d.decision = by_ref.get(f.ref)
+    for decision in decisions:
+        announce(decision)
+    kinds = Counter(str(d.kind) for d in decisions)
+    suspects = sum(d.suspect_of is not None for d in decisions)
+    get_run_logger().info(
+        "%s: %s, %d rejected, %d suspect",
+        label,
+        ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "no invoice",
+        len(rejected),
+        suspects,
+    )
     return documents

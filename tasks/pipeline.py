@@ -1,8 +1,9 @@
 """The steps of `process-invoice`: fetch, parse, validate, export and load, or reject.
 
-Outputs go to the target bucket first and the `documents` row is committed
-last, in the transaction that loads the invoice: a version with a row is done,
-and a run cut short anywhere before it is simply run again.
+Outputs go to the target bucket before the `documents` row is committed: a
+valid invoice's CSV (or a held conflict's report) is written by `export` inside
+the transaction that judges and loads it, under its number's lock; a version
+with a row is done, and a run cut short anywhere before it is simply run again.
 
 Expected outcomes (a missing object, a rejected document) end a task as a
 `Failed` state with a message, not as an exception: the UI shows why, the
@@ -11,16 +12,21 @@ logs hold no traceback, and `retry_transient` leaves them alone.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import NamedTuple
+
 from prefect import get_run_logger, task
 from prefect.client.schemas.objects import State
+from prefect.events import emit_event
 from prefect.runtime import flow_run
 from prefect.states import Failed
 
-from docproc import formats, loader, storage, validator
+from docproc import events, formats, loader, storage, validator
+from docproc.duplicates import Decision
 from docproc.errors import DocprocError
 from docproc.loader import DocumentRecord
 from docproc.models import FetchedObject, Invoice, ObjectRef, Rejection
-from docproc.outputs import output
+from docproc.outputs import decision_output, output
 from tasks import resources
 from tasks.options import TASK_DEFAULTS
 
@@ -67,23 +73,68 @@ def validate(doc: formats.Document) -> Invoice | State[Rejection]:
     return result
 
 
+class Loaded(NamedTuple):
+    """What `load` did, and the CSV or report it wrote (None for a duplicate)."""
+
+    decision: Decision
+    output: str | None
+
+
+def replacing(replace: bool) -> bool:
+    """The `replace` parameter, or `DOCPROC_DUPLICATE_POLICY=replace` (SPEC section 10)."""
+    return replace or resources.settings().duplicate_policy == "replace"
+
+
+def announce(decision: Decision) -> None:
+    """Send the conflict and suspect events; the rows are the record, so an API that
+    refuses them costs a warning."""
+    for event in events.invoice_events(decision):
+        try:
+            emit_event(**event)
+        except Exception as exc:
+            get_run_logger().warning("could not send %s: %s", event["event"], exc)
+
+
 @task(name="load", task_run_name="load {invoice.invoice_id}", **TASK_DEFAULTS)
-def load(invoice: Invoice, fetched: FetchedObject) -> None:
-    """Write the invoice and its `documents` row in one transaction."""
+def load(invoice: Invoice, fetched: FetchedObject, replace: bool = False) -> Loaded:
+    """Judge the invoice against its number's rows and write its rows, its output (through
+    `export`, under the row's lock) and its `documents` row in one transaction."""
+    written: list[str] = []
+
+    def publish(decisions: Sequence[Decision]) -> None:
+        written[:] = [uri for d in decisions if (uri := export(d)) is not None]
+
     with resources.database_writer():
-        loader.record(resources.engine(), loaded=[(invoice, fetched)], flow_run_id=flow_run.id)
+        [decision] = loader.record(
+            resources.engine(),
+            loaded=[(invoice, fetched)],
+            flow_run_id=flow_run.id,
+            replace=replacing(replace),
+            publish=publish,
+        )
+    announce(decision)
     get_run_logger().info(
-        "loaded %s/%s with %d items", invoice.issuer_key, invoice.invoice_id, len(invoice.items)
+        "%s %s/%s with %d items%s",
+        decision.kind,
+        invoice.issuer_key,
+        invoice.invoice_id,
+        len(invoice.items),
+        f" (flagged possible_duplicate of {decision.suspect_of.uri})"
+        if decision.suspect_of
+        else "",
     )
+    return Loaded(decision, written[0] if written else None)
 
 
-@task(name="export", task_run_name="export {invoice.invoice_id}", **TASK_DEFAULTS)
-def export(invoice: Invoice, ref: ObjectRef) -> str:
-    """Put the invoice's CSV in the target bucket; returns its URI."""
-    csv = output(ref, invoice, resources.settings(), flow_run.id, loader.now())
-    storage.put(resources.s3(), *csv)
-    get_run_logger().info("exported %s", csv.uri)
-    return csv.uri
+@task(name="export", task_run_name="export {decision.invoice.invoice_id}", **TASK_DEFAULTS)
+def export(decision: Decision) -> str | None:
+    """Put the invoice's CSV, or a held conflict's report, in the target bucket."""
+    out = decision_output(decision, resources.settings(), flow_run.id, loader.now())
+    if out is None:
+        return None
+    storage.put(resources.s3(), *out)
+    get_run_logger().info("exported %s", out.uri)
+    return out.uri
 
 
 @task(name="reject", task_run_name="reject {ref.key}", **TASK_DEFAULTS)
