@@ -118,6 +118,8 @@ def _document_row(
         "format": str(fmt),
         "status": str(status),
         "reasons": ",".join(reasons) or None,
+        "flags": None,
+        "duplicate_of": None,
         "issuer_key": ids.issuer_key,
         "customer_id": ids.customer_id,
         "invoice_id": ids.invoice_id,
@@ -158,17 +160,22 @@ def record(
 
 
 RACE_ATTEMPTS = 5
-# MySQL's duplicate entry, deadlock and lock wait timeout; SQLite's busy writer.
-_RACE_CODES = frozenset({1062, 1213, 1205})
+# MySQL's deadlock and lock wait timeout: a race for a number not yet loaded.
+_RACE_CODES = frozenset({1213, 1205})
+_DUPLICATE_ENTRY = 1062
 Publish = Callable[[Sequence[Decision]], None]
 
 
 def _lost_race(exc: IntegrityError | OperationalError) -> bool:
+    """Another transaction inserted the same number first (or SQLite's writer was busy)."""
     orig = exc.orig
     code = orig.args[0] if orig is not None and orig.args else None
     if code in _RACE_CODES:
         return True
-    return "database is locked" in str(orig) or "UNIQUE constraint failed: invoices" in str(orig)
+    statement = (exc.statement or "").lstrip().upper()
+    if code == _DUPLICATE_ENTRY:
+        return statement.startswith("INSERT INTO INVOICES ")
+    return "database is locked" in str(orig) or "UNIQUE constraint failed: invoices." in str(orig)
 
 
 def _record(
@@ -182,13 +189,13 @@ def _record(
     at = now()
     with engine.begin() as conn:
         ordered = sorted(loaded, key=lambda pair: (pair[1].ref.key, pair[1].ref.etag or ""))
-        decisions = _decide(conn, ordered, replace)
+        decisions, stored = _decide(conn, ordered, replace)
         winners = {
             (d.invoice.issuer_key, d.invoice.invoice_id): (d.invoice, obj)
             for d, (_, obj) in zip(decisions, ordered, strict=True)
             if d.writes
         }
-        _write_invoices(conn, list(winners.values()), at)
+        _write_invoices(conn, list(winners.values()), at, set(winners) - stored)
         doc_rows = [_decision_row(d, flow_run_id, at) for d in decisions] + [
             _document_row(
                 ref,
@@ -223,11 +230,13 @@ def _decision_row(d: Decision, flow_run_id: str | None, at: datetime) -> dict[st
 
 def _decide(
     conn: Connection, ordered: Sequence[tuple[Invoice, FetchedObject]], replace: bool
-) -> list[Decision]:
-    """Judge each invoice against its number's rows, locked, and the batch's earlier ones."""
+) -> tuple[list[Decision], set[tuple[str, str]]]:
+    """Judge each invoice against its number's rows, locked, and the batch's earlier ones;
+    also returns the numbers that had rows before."""
     if not ordered:
-        return []
+        return [], set()
     current = _lock_invoices(conn, sorted({(i.issuer_key, i.invoice_id) for i, _ in ordered}))
+    stored = set(current)
     similar = _similar(conn, [inv for inv, _ in ordered])
     decisions = []
     for inv, obj in ordered:
@@ -243,7 +252,7 @@ def _decide(
             current[key] = (inv, mine)
             similar[key] = (duplicates.signature(inv), mine)
         decisions.append(decision)
-    return decisions
+    return decisions, stored
 
 
 def _lock_invoices(
@@ -401,8 +410,13 @@ def _document_ids(conn: Connection, refs: set[ObjectRef]) -> dict[ObjectRef, int
 
 
 def _write_invoices(
-    conn: Connection, batch: Sequence[tuple[Invoice, FetchedObject]], at: datetime
+    conn: Connection,
+    batch: Sequence[tuple[Invoice, FetchedObject]],
+    at: datetime,
+    new: set[tuple[str, str]],
 ) -> None:
+    """Numbers not stored before are plainly inserted: a racing insert of the same number
+    fails (and is judged again) instead of overwriting the winner's row."""
     latest = {(inv.issuer_key, inv.invoice_id): (inv, obj) for inv, obj in batch}
     if not latest:
         return
@@ -471,7 +485,12 @@ def _write_invoices(
             }
             for n, t in enumerate(inv.taxes, start=1)
         ]
-    _upsert(conn, invoices, invoice_rows)
+    fresh = [r for r in invoice_rows if (r["issuer_key"], r["invoice_id"]) in new]
+    if fresh:
+        conn.execute(invoices.insert(), fresh)
+    _upsert(
+        conn, invoices, [r for r in invoice_rows if (r["issuer_key"], r["invoice_id"]) not in new]
+    )
     keys = list(latest)
     for child in (invoice_items, invoice_taxes):
         owner_key = tuple_(child.c.issuer_key, child.c.invoice_id)

@@ -106,12 +106,13 @@ def test_loading_twice_leaves_the_same_rows(engine: Engine) -> None:
 
 
 def test_a_new_document_replaces_the_invoice_items_and_taxes(engine: Engine) -> None:
+    # SPEC 10: only under the replace policy; held as a conflict otherwise.
     loader.record(engine, [(invoice(), fetched())])
     newer = invoice(
         amount=Decimal("50.00"), tax_total=Decimal("0.00"), total=Decimal("50.00"),
         items=(Item(1, "only one", Decimal("50.00"), None),), taxes=(),
     )  # fmt: skip
-    loader.record(engine, [(newer, fetched("in/v2.txt", "e2"))])
+    loader.record(engine, [(newer, fetched("in/v2.txt", "e2"))], replace=True)
     with engine.connect() as conn:
         assert conn.execute(select(invoices.c.total, invoices.c.source_key)).all() == [
             (Decimal("50.00"), "in/v2.txt")
@@ -122,9 +123,10 @@ def test_a_new_document_replaces_the_invoice_items_and_taxes(engine: Engine) -> 
 
 
 def test_a_batch_naming_one_invoice_twice_keeps_the_later(engine: Engine) -> None:
+    # SPEC 10: under the replace policy; held as a conflict otherwise (test_duplicates).
     older = invoice()
     newer = invoice(items=(Item(1, "later", Decimal("2100.00"), Decimal("200.00")),))
-    loader.record(engine, [(older, fetched("a", "1")), (newer, fetched("b", "2"))])
+    loader.record(engine, [(older, fetched("a", "1")), (newer, fetched("b", "2"))], replace=True)
     with engine.connect() as conn:
         assert conn.execute(select(invoice_items.c.description)).scalars().all() == ["later"]
 
