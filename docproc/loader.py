@@ -238,21 +238,64 @@ def _decide(
     current = _lock_invoices(conn, sorted({(i.issuer_key, i.invoice_id) for i, _ in ordered}))
     stored = set(current)
     similar = _similar(conn, [inv for inv, _ in ordered])
+    again = {obj.ref for inv, obj in ordered if _is_source(current, inv, obj.ref)}
+    before = _suspects_recorded(conn, again)
     decisions = []
     for inv, obj in ordered:
         key = (inv.issuer_key, inv.invoice_id)
         decision = duplicates.decide(inv, obj.ref, current.get(key), replace)
         if decision.writes:
             mine = LoadedDocument(obj.ref, inv.invoice_id)
-            suspect = next(
-                (doc for sig, doc in similar.values() if duplicates.resembles(inv, sig)),
-                None,
+            # A version loaded again keeps what it was flagged as: loading is idempotent.
+            suspect = (
+                before.get(obj.ref)
+                if obj.ref in again
+                else next(
+                    (doc for sig, doc in similar.values() if duplicates.resembles(inv, sig)),
+                    None,
+                )
             )
             decision = dataclass_replace(decision, suspect_of=suspect)
             current[key] = (inv, mine)
             similar[key] = (duplicates.signature(inv), mine)
         decisions.append(decision)
     return decisions, stored
+
+
+def _is_source(
+    current: dict[tuple[str, str], tuple[Invoice, LoadedDocument]], inv: Invoice, ref: ObjectRef
+) -> bool:
+    found = current.get((inv.issuer_key, inv.invoice_id))
+    return found is not None and found[1].ref == ref
+
+
+def _suspects_recorded(conn: Connection, refs: set[ObjectRef]) -> dict[ObjectRef, LoadedDocument]:
+    """The document each of these versions was flagged `possible_duplicate` of, if any."""
+    if not refs:
+        return {}
+    by_digest = {(r.bucket, _key_sha256(r.key), r.etag or ""): r for r in refs}
+    mine, other = documents.alias("mine"), documents.alias("other")
+    version = tuple_(mine.c.bucket, mine.c.object_key_sha256, mine.c.etag)
+    stmt = (
+        select(
+            mine.c.bucket,
+            mine.c.object_key_sha256,
+            mine.c.etag,
+            other.c.bucket.label("o_bucket"),
+            other.c.object_key.label("o_key"),
+            other.c.etag.label("o_etag"),
+            other.c.invoice_id.label("o_invoice_id"),
+            other.c.id.label("o_id"),
+        )
+        .join(other, other.c.id == mine.c.duplicate_of)
+        .where(version.in_(list(by_digest)), mine.c.flags.is_not(None))
+    )
+    return {
+        by_digest[(r.bucket, r.object_key_sha256, r.etag)]: LoadedDocument(
+            ObjectRef(r.o_bucket, r.o_key, r.o_etag or None), r.o_invoice_id or "", r.o_id
+        )
+        for r in conn.execute(stmt)
+    }
 
 
 def _lock_invoices(
