@@ -52,7 +52,8 @@ def load_settings() -> None:
 
 
 def print_outcome(outcome: Outcome) -> None:
-    colour = {"loaded": "green", "skipped": "cyan", "rejected": "yellow"}.get(outcome.status, "red")
+    colours = {"loaded": "green", "skipped": "cyan", "duplicate": "cyan", "rejected": "yellow"}
+    colour = colours.get(outcome.status, "red")
     console.print(f"[bold {colour}]{outcome.status}[/] {outcome.uri}: {outcome.message}")
     if outcome.output:
         console.print(f"  output: {outcome.output}")

@@ -248,3 +248,25 @@ def test_a_backfill_judges_in_key_order(pipeline: Pipeline, batch_size: int) -> 
     assert invoice_rows(pipeline)[0] == (8150, "in/1 original.txt")
     report = json.loads(pipeline.read_target("rejected/in/2 changed.txt.json"))
     assert report["differences"] == CHANGED_VALUES
+
+
+def test_the_command_line_holds_then_replaces(pipeline: Pipeline) -> None:
+    from typer.testing import CliRunner
+
+    from docproc.cli import app
+
+    pipeline.upload("in/a.txt", SAMPLE)
+    pipeline.upload("in/b.txt", CHANGED)
+    pipeline.upload("in/c.txt", SAMPLE)
+    runner = CliRunner()
+    assert runner.invoke(app, ["process", f"s3://{pipeline.source}/in/a.txt"]).exit_code == 0
+    copy = runner.invoke(app, ["process", f"s3://{pipeline.source}/in/c.txt"])
+    assert copy.exit_code == 0, copy.output
+    assert "duplicate of" in copy.output
+    held = runner.invoke(app, ["process", f"s3://{pipeline.source}/in/b.txt"])
+    assert held.exit_code == 1 and "conflicting_duplicate" in held.output
+    accepted = runner.invoke(app, ["process", "--replace", f"s3://{pipeline.source}/in/b.txt"])
+    assert accepted.exit_code == 0, accepted.output
+    assert invoice_rows(pipeline)[0] == (8250, "in/b.txt")
+    helped = runner.invoke(app, ["validate", "--help"])
+    assert "no database" in helped.output
