@@ -10,6 +10,8 @@ Values are always bound parameters.
 from __future__ import annotations
 
 import hashlib
+import random
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from dataclasses import replace as dataclass_replace
@@ -156,6 +158,7 @@ def record(
         except (IntegrityError, OperationalError) as exc:
             if attempt == RACE_ATTEMPTS or not _lost_race(exc):
                 raise
+            time.sleep(random.uniform(0, 0.05 * attempt))  # noqa: S311 (jitter, not a secret)
     raise AssertionError("unreachable")
 
 
