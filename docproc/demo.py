@@ -120,10 +120,23 @@ def run_demo(console: Console, timeout: float = 180.0) -> int:
             if not isinstance(invoice, Invoice):
                 console.print(f"[red]{ref.uri} was rejected: {', '.join(invoice.reasons)}")
                 return 1
-            console.rule(f"{ref.uri} ({invoice.format})")
+            done = loader.find_document(engine, ref)
+            console.rule(f"{ref.uri} ({invoice.format}): {done.status if done else '?'}")
             show_rows(console, invoice.issuer_key, invoice.invoice_id)
             csv_key = export.csv_key(config.export_prefix, invoice.issuer_key, invoice.invoice_id)
-            csv = s3.get_object(Bucket=config.target_bucket, Key=csv_key)["Body"].read().decode()
+            if done is not None and done.status != "loaded":
+                # SPEC 10: an earlier run loaded this invoice, and a duplicate (or a
+                # conflict) changes no row or CSV; that CSV went with the earlier
+                # emulator, so show the loaded invoice's CSV as exported from its rows.
+                console.print(
+                    f"{done.status} {' '.join(done.reasons)}: an earlier run loaded this "
+                    "invoice; its CSV, as exported from its rows:"
+                )
+                loaded = loader.read_invoice(engine, invoice.issuer_key, invoice.invoice_id)
+                csv = export.invoice_csv(loaded).decode() if loaded else ""
+            else:
+                got = s3.get_object(Bucket=config.target_bucket, Key=csv_key)
+                csv = got["Body"].read().decode()
             console.rule(f"s3://{config.target_bucket}/{csv_key}")
             console.print(csv.rstrip(), soft_wrap=True, markup=False)
         console.rule()

@@ -301,17 +301,24 @@ def _suspects_recorded(conn: Connection, refs: set[ObjectRef]) -> dict[ObjectRef
     }
 
 
+def read_invoice(engine: Engine, issuer_key: str, invoice_id: str) -> Invoice | None:
+    """The invoice as its rows hold it, and so as its CSV was exported."""
+    with engine.connect() as conn:
+        found = _lock_invoices(conn, [(issuer_key, invoice_id)], lock=False)
+    return found[(issuer_key, invoice_id)][0] if found else None
+
+
 def _lock_invoices(
-    conn: Connection, keys: list[tuple[str, str]]
+    conn: Connection, keys: list[tuple[str, str]], lock: bool = True
 ) -> dict[tuple[str, str], tuple[Invoice, LoadedDocument]]:
     """The stored invoices of these numbers, locked until the commit, in key order."""
     owner = tuple_(invoices.c.issuer_key, invoices.c.invoice_id)
-    rows = conn.execute(
+    stmt = (
         select(invoices)
         .where(owner.in_(keys))
         .order_by(invoices.c.issuer_key, invoices.c.invoice_id)
-        .with_for_update()
-    ).all()
+    )
+    rows = conn.execute(stmt.with_for_update() if lock else stmt).all()
     if not rows:
         return {}
     found = [(r.issuer_key, r.invoice_id) for r in rows]

@@ -217,11 +217,13 @@ def test_the_upgraded_database_takes_new_documents(engine: Engine) -> None:
     assert isinstance(invoice, Invoice)
     fetched = FetchedObject(ObjectRef("src", "in/new.txt", "new"), len(data), data, "f" * 64)
     loader.record(engine, [(invoice, fetched)], flow_run_id="run-new")
-    # The sample itself again, from another object: the v1 row is replaced under its v2 key.
+    # The sample itself again, from another object: the upgraded v1 row is found under its
+    # v2 key with the same business values, so the document is a duplicate (SPEC 10).
     sample = validate(formats.read(SAMPLE.read_bytes()))
     assert isinstance(sample, Invoice)
     again = FetchedObject(ObjectRef("src", "in/again.txt", "again"), 1, b"x", "e" * 64)
-    loader.record(engine, [(sample, again)])
+    [decision] = loader.record(engine, [(sample, again)])
+    assert decision.kind == "duplicate"
 
     with engine.connect() as conn:
         new = conn.execute(
@@ -235,10 +237,10 @@ def test_the_upgraded_database_takes_new_documents(engine: Engine) -> None:
             )
         ).scalars()
         assert list(items) == [1, 2, 3, 4, 5]
-        replaced = conn.execute(
+        kept = conn.execute(
             select(schema.invoices.c.source_key).where(schema.invoices.c.invoice_id == "inv-00001")
         ).scalar_one()
-        assert replaced == "in/again.txt"
+        assert kept == "in/doc 1.txt"
     assert loader.find_document(engine, fetched.ref) == loader.DocumentRecord(
         "loaded", (), "sm-LK0080145", "sm-LK0080145", "INV/18-19/0001", "run-new"
     )

@@ -189,7 +189,11 @@ def test_another_number_with_the_same_total_is_flagged(
     )
     with get_client(sync_client=True) as client:
         artifacts = client.read_latest_artifacts()
-    [artifact] = [a for a in artifacts if a.key == "invoice-sm-lk0080145-inv-00002"]
+    [artifact] = [
+        a
+        for a in artifacts
+        if a.key == "invoice-sm-lk0080145-inv-00002" and pipeline.source in str(a.data)
+    ]
     assert "possible_duplicate" in str(artifact.data)
     [event] = events_seen(
         prefect_api, "docproc.invoice.suspect", "docproc.invoice/sm-LK0080145/inv-00002"
