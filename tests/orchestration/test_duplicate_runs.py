@@ -274,3 +274,26 @@ def test_the_command_line_holds_then_replaces(pipeline: Pipeline) -> None:
     assert invoice_rows(pipeline)[0] == (8250, "in/b.txt")
     helped = runner.invoke(app, ["validate", "--help"])
     assert "no database" in helped.output
+
+
+EINVOICES = REPO / "tests" / "data" / "einvoices" / "factur-x"
+
+
+def test_the_same_invoice_as_a_factur_x_pdf_and_as_cii_xml_is_a_duplicate(
+    pipeline: Pipeline,
+) -> None:
+    """Format and profile are not business values. (The test data holds no UBL twin of
+    this PDF; its CII XML, the same invoice in another syntax, stands for one.)"""
+    pipeline.upload("in/invoice.pdf", (EINVOICES / "invoice_EN16931.pdf").read_bytes())
+    pipeline.upload("in/invoice.xml", (EINVOICES / "factur-x-en16931.xml").read_bytes())
+    _, first = run(pipeline, "in/invoice.pdf")
+    assert first.status == "loaded", first.message
+    csv_key = pipeline.target_keys()
+    state, second = run(pipeline, "in/invoice.xml")
+    assert state.is_completed() and second.status == "duplicate", second.message
+    docs = documents(pipeline)
+    assert (docs["in/invoice.pdf"].format, docs["in/invoice.xml"].format) == ("factur-x", "cii")
+    assert docs["in/invoice.xml"].duplicate_of == docs["in/invoice.pdf"].id
+    assert pipeline.target_keys() == csv_key
+    with pipeline.engine.connect() as conn:
+        assert conn.execute(select(schema.invoices.c.format)).scalars().all() == ["factur-x"]
