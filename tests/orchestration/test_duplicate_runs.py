@@ -74,9 +74,11 @@ def documents(pipeline: Pipeline) -> dict[str, Any]:
     return {r.object_key: r for r in rows}
 
 
-def events_seen(api_url: str, name: str, resource_id: str, timeout: float = 30) -> list[Any]:
-    """The events of this name and resource the Prefect server has stored (they arrive late:
-    `emit_event` is fire-and-forget)."""
+def events_seen(
+    api_url: str, name: str, resource_id: str, bucket: str, timeout: float = 30
+) -> list[Any]:
+    """The events of this name and resource about a document of this test's bucket that the
+    Prefect server has stored (they arrive late: `emit_event` is fire-and-forget)."""
     body = {
         "filter": {
             "event": {"name": [name]},
@@ -87,7 +89,8 @@ def events_seen(api_url: str, name: str, resource_id: str, timeout: float = 30) 
     }
     deadline = time.monotonic() + timeout
     while True:
-        found = httpx.post(f"{api_url}/events/filter", json=body, timeout=10).json()["events"]
+        answer = httpx.post(f"{api_url}/events/filter", json=body, timeout=10).json()["events"]
+        found = [e for e in answer if e["payload"]["document"]["bucket"] == bucket]
         if found or time.monotonic() > deadline:
             return list(found)
         time.sleep(0.5)
@@ -141,7 +144,10 @@ def test_a_changed_invoice_is_held_listed_and_announced(
     assert "| item 5 amount | 850.00 | 950.00 |" in str(artifact.data)
 
     [event] = events_seen(
-        prefect_api, "docproc.invoice.conflict", "docproc.invoice/sm-LK0080145/inv-00001"
+        prefect_api,
+        "docproc.invoice.conflict",
+        "docproc.invoice/sm-LK0080145/inv-00001",
+        pipeline.source,
     )
     assert event["payload"]["loaded"]["uri"] == f"s3://{pipeline.source}/in/a.txt"
     assert event["payload"]["document"]["key"] == "in/b.txt"
@@ -196,7 +202,10 @@ def test_another_number_with_the_same_total_is_flagged(
     ]
     assert "possible_duplicate" in str(artifact.data)
     [event] = events_seen(
-        prefect_api, "docproc.invoice.suspect", "docproc.invoice/sm-LK0080145/inv-00002"
+        prefect_api,
+        "docproc.invoice.suspect",
+        "docproc.invoice/sm-LK0080145/inv-00002",
+        pipeline.source,
     )
     assert event["payload"]["resembles"]["invoice_id"] == "inv-00001"
 
