@@ -11,6 +11,9 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from docproc.provision import Clients, Step
     from docproc.reconcile import Report as ReconcileReport
 
 from docproc.models import Outcome
@@ -560,33 +563,18 @@ def provision(
     if webhook_url is None:
         fail("--webhook-url is required (or --iam-policy)")
     config = resources.settings()
-    try:
-        session, client_params = resources.aws_session()
-        clients = prov.make_clients(session, client_params=client_params)
-        steps = prov.plan(
+    url = webhook_url
+
+    def plan(clients: prov.Clients) -> list[prov.Step]:
+        return prov.plan(
             clients,
             source_bucket=config.source_bucket,
             target_bucket=config.target_bucket,
-            webhook_url=webhook_url,
+            webhook_url=url,
             topic_name=topic_name,
         )
-    except ValueError as exc:
-        fail(str(exc))
-    except prov.ProvisionError as exc:
-        fail(str(exc), EXIT_REJECTED)
-    if not steps:
-        console.print("nothing to change: everything is provisioned")
-        return
-    console.print(f"{'plan' if dry_run else 'applying'} ({len(steps)} steps):")
-    for step in steps:
-        console.print(f"  - {step.description}")
-    if dry_run:
-        return
-    try:
-        prov.apply(clients, steps)
-    except prov.ProvisionError as exc:
-        fail(str(exc), EXIT_REJECTED)
-    console.print("[green]done[/]")
+
+    run_plan(plan, dry_run=dry_run, nothing="everything is provisioned")
 
 
 def print_iam_policies(topic_name: str, topic_arn: str | None) -> None:
@@ -648,10 +636,9 @@ def deprovision(
 
     load_settings()
     config = resources.settings()
-    try:
-        session, client_params = resources.aws_session()
-        clients = prov.make_clients(session, client_params=client_params)
-        steps = teardown.plan_teardown(
+
+    def plan(clients: prov.Clients) -> list[prov.Step]:
+        return teardown.plan_teardown(
             clients,
             source_bucket=config.source_bucket,
             target_bucket=config.target_bucket,
@@ -659,12 +646,26 @@ def deprovision(
             topic_name=topic_name,
             delete_buckets=delete_buckets,
         )
+
+    run_plan(plan, dry_run=dry_run, nothing="nothing of docproc's is provisioned")
+
+
+def run_plan(plan: Callable[[Clients], list[Step]], *, dry_run: bool, nothing: str) -> None:
+    """Plan against the configured AWS, print the steps, apply them unless `dry_run`:
+    what `provision` and `deprovision` share (a refused step exits 1, bad input 2)."""
+    from docproc import provision as prov
+    from tasks import resources
+
+    try:
+        session, client_params = resources.aws_session()
+        clients = prov.make_clients(session, client_params=client_params)
+        steps = plan(clients)
     except ValueError as exc:
         fail(str(exc))
     except prov.ProvisionError as exc:
         fail(str(exc), EXIT_REJECTED)
     if not steps:
-        console.print("nothing to change: nothing of docproc's is provisioned")
+        console.print(f"nothing to change: {nothing}")
         return
     console.print(f"{'plan' if dry_run else 'applying'} ({len(steps)} steps):")
     for step in steps:
@@ -672,7 +673,7 @@ def deprovision(
     if dry_run:
         return
     try:
-        teardown.apply(clients, steps)
+        prov.apply(clients, steps)
     except prov.ProvisionError as exc:
         fail(str(exc), EXIT_REJECTED)
     console.print("[green]done[/]")

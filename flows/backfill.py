@@ -105,8 +105,7 @@ def _settle(batch: Batch, summary: Summary) -> None:
         return
     for d in documents:
         status, reasons, error = d.outcome()
-        flags = d.decision.flags if d.decision else ()
-        summary.add(d.uri, status, reasons, d.seconds, error, flags)
+        summary.add(d.uri, status, reasons, d.seconds, error, d.flags)
 
 
 def _finish(summary: Summary, uri: str) -> State[Summary]:

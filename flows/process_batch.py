@@ -107,7 +107,7 @@ def process_batch(bucket: str, objects: list[list[Any]], force: bool = False) ->
             exported = export_batch(opaque(validated), label)
             for d in load_batch(opaque(validated), exported, label):
                 status, reasons, error = d.outcome()
-                summary.add(d.uri, status, reasons, d.seconds, error)
+                summary.add(d.uri, status, reasons, d.seconds, error, d.flags)
                 rows[d.listed.ref] = _row(d)
     summary.seconds = time.perf_counter() - started
     counts = ", ".join(f"{n} {s}" for s, n in summary.statuses.items())

@@ -47,8 +47,13 @@ class Document:
     def uri(self) -> str:
         return self.listed.ref.uri
 
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """What the load flagged (`possible_duplicate`), for summaries."""
+        return self.decision.flags if self.decision else ()
+
     def outcome(self) -> tuple[Status, tuple[str, ...], str | None]:
-        """(status, reasons, error) once the batch is through; flags are `decision.flags`."""
+        """(status, reasons, error) once the batch is through; flags are `flags`."""
         if isinstance(self.fetched, Superseded):
             return Status.SKIPPED, (), None
         if isinstance(self.fetched, ObjectMissing):
