@@ -372,7 +372,7 @@ def reconcile(
 
     from docproc import reconcile as core
     from docproc import storage
-    from docproc.errors import ObjectMissing
+    from docproc.errors import DocprocError
     from tasks import resources
 
     load_settings()
@@ -384,7 +384,7 @@ def reconcile(
             now=datetime.now(UTC),
             older_than=timedelta(seconds=older_than),
         )
-    except (ValueError, ObjectMissing) as exc:
+    except (ValueError, DocprocError) as exc:  # a bad URI, no bucket, tables to upgrade
         fail(str(exc))
     except (BotoCoreError, ClientError) as exc:
         fail(f"cannot list {uri}: {exc}", EXIT_REJECTED)

@@ -19,7 +19,7 @@ from typing import Any, cast
 
 from botocore.exceptions import ClientError
 
-from docproc.aws import error_code
+from docproc.aws import MISSING, error_code
 
 # provision.py's own helpers, not copies: the two must agree on what docproc's parts
 # look like (their Id, Sid and URL rules).
@@ -42,7 +42,8 @@ from docproc.provision import (
 
 __all__ = ["BucketNotEmpty", "apply", "plan_teardown"]
 
-_GONE = frozenset({"NotFound", "NoSuchBucket", "404", "InvalidParameter"})
+# Gone already (SNS says InvalidParameter for a subscription deleted meanwhile).
+_GONE = MISSING | {"InvalidParameter"}
 
 
 class BucketNotEmpty(ProvisionError):
@@ -103,7 +104,7 @@ def _delete_bucket(bucket: str) -> Callable[[Clients], object]:
         try:
             clients.s3.delete_bucket(Bucket=bucket)
         except ClientError as exc:
-            if error_code(exc) not in _GONE:  # BucketNotEmpty included: S3 keeps the promise too
+            if error_code(exc) not in _GONE:  # BucketNotEmpty too: S3 refuses, explain() says so
                 raise
 
     return action

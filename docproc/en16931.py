@@ -17,7 +17,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 
 from docproc.dates import MIN_YEAR
-from docproc.ids import is_id
+from docproc.ids import MAX_CODE_LENGTH, id_problem, is_id
 from docproc.models import (
     DocumentType,
     Format,
@@ -28,7 +28,7 @@ from docproc.models import (
     Rejection,
     Tax,
 )
-from docproc.money import MAX_INTEGER_DIGITS
+from docproc.money import MAX_INTEGER_DIGITS, QUANTITY_DECIMALS, QUANTITY_INTEGER_DIGITS
 
 # UNTDID 1001 codes of credit notes (SPEC section 2.2).
 CREDIT_NOTE_CODES = frozenset(
@@ -57,7 +57,7 @@ _BASE_RULES = {
     "L": "BR-IG-08",
     "M": "BR-IP-08",
 }
-_MAX_ID = 64
+_CURRENCY = re.compile(r"[A-Z]{3}")  # BR-CL-04: an ISO 4217 alpha code
 # Sums stay exact whatever decimal context the caller has set.
 _CONTEXT = Context(prec=40)
 
@@ -234,8 +234,22 @@ def _judge(doc: EInvoiceDocument) -> Invoice | Rejection:
 
     # bad_id: the two halves of the invoices table's key.
     for label, an_id in (("invoice number (BT-1)", doc.invoice_id), ("issuer key", issuer_key)):
-        if an_id is not None and (problem := _id_problem(an_id)):
+        if an_id is not None and (problem := id_problem(an_id)):
             log.add(Reason.BAD_ID, f"{label} {an_id[:70]!r} {problem}")
+
+    # Codes of EN 16931's code lists are short: a currency that is no ISO 4217 code
+    # [BR-CL-04] or a "code" longer than any list holds makes no sense of the document.
+    if doc.currency is not None and _CURRENCY.fullmatch(doc.currency) is None:
+        log.add(
+            Reason.MALFORMED_DOCUMENT,
+            f"[BR-CL-04] BT-5 invoice currency {doc.currency[:20]!r} is not an ISO 4217 code",
+        )
+    for label, code in _codes(doc):
+        if code is not None and len(code) > MAX_CODE_LENGTH:
+            log.add(
+                Reason.MALFORMED_DOCUMENT,
+                f"{label} {code[:20]!r}... is longer than {MAX_CODE_LENGTH} characters: no code",
+            )
 
     # bad_number: BR-DEC-09..BR-DEC-19 (two decimals at most, as written) on the totals
     # and BR-DEC-23 on line amounts; the other numbers need only be numbers.
@@ -466,15 +480,20 @@ def _describe(key: tuple[str, Decimal | None]) -> str:
     return f"category {category}" if rate is None else f"category {category} at {rate}%"
 
 
-def _id_problem(value: str) -> str | None:
-    """Why `value` cannot be an id of the invoices table, or None when it can."""
-    if len(value) > _MAX_ID:
-        return f"is longer than {_MAX_ID} characters"
-    if not value.isascii() or not value.isprintable():
-        return "holds a character outside printable ASCII"
-    if not value.strip("."):
-        return "is made only of dots"
-    return None
+def _codes(doc: EInvoiceDocument) -> list[tuple[str, str | None]]:
+    """Every code the tables keep, with its business term."""
+    codes: list[tuple[str, str | None]] = [("BT-3 type code", doc.type_code)]
+    for line in doc.lines:
+        codes += [
+            (f"line {line.line_no}: BT-130 unit code", line.unit_code),
+            (f"line {line.line_no}: BT-151 VAT category", line.tax_category),
+        ]
+    for n, row in enumerate(doc.taxes, start=1):
+        codes += [
+            (f"VAT breakdown row {n}: BT-118 VAT category", row.category),
+            (f"VAT breakdown row {n}: tax scheme", row.kind),
+        ]
+    return codes
 
 
 def _decimal(raw: str) -> tuple[Decimal, int] | None:
@@ -510,7 +529,17 @@ def _number(log: _Log, raw: str | None, label: str, *, money: bool = False) -> D
     if parsed is None:
         log.add(Reason.BAD_NUMBER, f"{label} {raw[:40]!r} is not a number")
         return None
-    return _fits(log, *parsed, raw, label) if money else parsed[0]
+    if money:
+        return _fits(log, *parsed, raw, label)
+    value, decimals = parsed
+    if decimals > QUANTITY_DECIMALS or value.adjusted() >= QUANTITY_INTEGER_DIGITS:
+        log.add(
+            Reason.BAD_NUMBER,
+            f"{label} {raw[:40]!r} has more than {QUANTITY_INTEGER_DIGITS} integer digits or "
+            f"{QUANTITY_DECIMALS} decimals",
+        )
+        return None
+    return value
 
 
 def _fits(log: _Log, value: Decimal, decimals: int, raw: str, label: str) -> Decimal | None:

@@ -214,7 +214,16 @@ def _record(
         _upsert(conn, documents, doc_rows)
         decisions = _link(conn, decisions)
         if publish is not None and decisions:
-            publish(decisions)
+            # Two writers of one number in a batch (replace): the rows are the last one's,
+            # so only its CSV may be put; both at once would race for the same key.
+            last = {(d.invoice.issuer_key, d.invoice.invoice_id): d for d in decisions if d.writes}
+            publish(
+                [
+                    d
+                    for d in decisions
+                    if not d.writes or last[d.invoice.issuer_key, d.invoice.invoice_id] is d
+                ]
+            )
     return decisions
 
 
@@ -437,7 +446,8 @@ def _link(conn: Connection, decisions: list[Decision]) -> list[Decision]:
             "b_of": target.id,
         }
         for d in linked
-        if (target := d.other or d.suspect_of) is not None and target.id is not None
+        # A flagged invoice names its look-alike (SPEC 10), even when it replaced another.
+        if (target := d.suspect_of or d.other) is not None and target.id is not None
     ]
     if updates:
         conn.execute(

@@ -21,6 +21,10 @@ _ISO = {
 _GAP = "[ \t\u00a0]*"  # "Rs 500", "Rs\u00a0500" (a no-break space, as word processors write it)
 # Integer digits beyond this do not fit the DECIMAL(15,2) columns.
 MAX_INTEGER_DIGITS = 13
+# Quantities, unit prices and rates: DECIMAL(25,10) keeps what real invoices write
+# (more than two decimals); a number it cannot hold is refused, never rounded.
+QUANTITY_INTEGER_DIGITS = 15
+QUANTITY_DECIMALS = 10
 
 # The first group holds 1-3 digits, the last exactly 3 and the ones between 2 or 3, which
 # covers 7,650, 1,000,000 and the Indian 1,00,000 while refusing 7,65 (a decimal comma?).

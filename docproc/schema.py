@@ -29,6 +29,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeEngine
 
 from docproc.errors import DocprocError
+from docproc.ids import MAX_CODE_LENGTH
+from docproc.money import QUANTITY_DECIMALS, QUANTITY_INTEGER_DIGITS
 
 metadata = MetaData()
 
@@ -56,7 +58,7 @@ def object_key() -> TypeEngine[str]:
 
 MONEY = Numeric(15, 2, asdecimal=True)
 # Quantities, unit prices and rates keep the decimals written, up to 10 (SPEC section 4).
-QUANTITY = Numeric(25, 10, asdecimal=True)
+QUANTITY = Numeric(QUANTITY_INTEGER_DIGITS + QUANTITY_DECIMALS, QUANTITY_DECIMALS, asdecimal=True)
 ID = 64
 
 invoices = Table(
@@ -67,7 +69,7 @@ invoices = Table(
     # An e-invoice's buyer id (BT-46) is often a person's name: stored as written.
     Column("customer_id", free_text()),
     Column("document_type", String(16), nullable=False),
-    Column("type_code", String(16)),
+    Column("type_code", String(MAX_CODE_LENGTH)),
     Column("format", String(16), nullable=False),
     Column("profile", free_text()),
     Column("invoice_date", Date, nullable=False),
@@ -116,11 +118,11 @@ invoice_items = Table(
     Column("line_id", free_text()),
     Column("description", free_text(), nullable=False),
     Column("quantity", QUANTITY),
-    Column("unit_code", String(16)),
+    Column("unit_code", String(MAX_CODE_LENGTH)),
     Column("unit_price", QUANTITY),
     Column("amount", MONEY, nullable=False),
     Column("tax", MONEY),
-    Column("tax_category", String(16)),
+    Column("tax_category", String(MAX_CODE_LENGTH)),
     Column("tax_rate", QUANTITY),
     _owner_fk("invoice_items"),
     **MYSQL_OPTIONS,
@@ -133,8 +135,8 @@ invoice_taxes = Table(
     Column("invoice_id", ascii_string(ID), primary_key=True),
     # One row per breakdown entry: an invoice may have several VAT rates of one category.
     Column("entry_no", Integer, primary_key=True, autoincrement=False),
-    Column("kind", String(16), nullable=False),
-    Column("category", String(16)),
+    Column("kind", String(MAX_CODE_LENGTH), nullable=False),
+    Column("category", String(MAX_CODE_LENGTH)),
     Column("rate", QUANTITY),
     Column("taxable_amount", MONEY),
     Column("amount", MONEY, nullable=False),

@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 DEFAULT_SQLITE = Path(".docproc") / "docproc.db"
+DEFAULT_MAX_DOCUMENT_BYTES = 10 * 1024 * 1024  # SPEC section 8
 MYSQL_DRIVER = "pymysql"
 
 log = logging.getLogger("docproc.settings")
@@ -31,7 +32,7 @@ class Settings(BaseSettings):
     target_bucket: str = "docproc-target"
     export_prefix: str = ""
     reject_prefix: str = "rejected/"
-    max_document_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    max_document_bytes: int = Field(default=DEFAULT_MAX_DOCUMENT_BYTES, gt=0)
     aws_credentials_block: str | None = None
     # boto3 retries throttling, 5xx and dropped connections itself ("standard" mode);
     # what survives these attempts is retried by the Prefect task with backoff.

@@ -17,11 +17,6 @@ from typing import Any
 from uuid import UUID
 
 from prefect import allow_failure, flow, get_run_logger
-from prefect.artifacts import (
-    create_markdown_artifact,
-    create_progress_artifact,
-    update_progress_artifact,
-)
 from prefect.client.schemas.objects import State
 from prefect.futures import PrefectFuture
 from prefect.states import Completed, Failed
@@ -30,7 +25,7 @@ from prefect.utilities.annotations import opaque
 from docproc import reconcile, storage
 from docproc.models import ListedObject, ObjectRef, Status
 from docproc.summary import Summary
-from flows.naming import artifact_key
+from flows.naming import artifact_key, progress, publish
 from tasks import resources
 from tasks.batch import (
     Document,
@@ -166,11 +161,11 @@ def backfill_prefix(
     # A listing-only pass first, so that progress can be shown as a share of the whole.
     total = sum(len(page) for page in listing())
     get_run_logger().info("%d objects under %s, in batches of %d", total, uri, size)
-    progress = create_progress_artifact(0.0, description=f"Backfill of {uri}")
+    show_progress = progress(f"Backfill of {uri}")
 
     def report() -> None:
         summary.seconds = time.perf_counter() - started
-        update_progress_artifact(progress, 100.0 * summary.processed / max(total, 1))
+        show_progress(100.0 * summary.processed / max(total, 1))
         for listener in _listeners:
             listener(summary, total)
 
@@ -180,10 +175,10 @@ def backfill_prefix(
     else:
         in_process_batches(pages, force, summary, report, replace)
 
-    create_markdown_artifact(
-        key=artifact_key("backfill", bucket, prefix),
-        markdown=summary.markdown(f"Backfill of `{uri}`"),
-        description=f"Backfill of {uri}",
+    publish(
+        artifact_key("backfill", bucket, prefix),
+        summary.markdown(f"Backfill of `{uri}`"),
+        f"Backfill of {uri}",
     )
     return _finish(summary, uri)
 

@@ -12,16 +12,13 @@ import time
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact
-from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import State
-from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 from prefect.utilities.annotations import opaque
 
 from docproc.models import Invoice, ListedObject, ObjectRef, Status
 from docproc.summary import Summary
-from flows.naming import artifact_key
+from flows.naming import artifact_key, name_run, publish
 from tasks import resources
 from tasks.batch import (
     Document,
@@ -41,17 +38,6 @@ def run_name(bucket: str, keys: list[str]) -> str:
     if len(keys) == 1:
         return f"1 object from s3://{bucket} ({keys[0]})"
     return f"{len(keys)} objects from s3://{bucket} ({keys[0]} ... {keys[-1]})"
-
-
-def _name_run(name: str) -> None:
-    """Best effort, as in process-invoice: a busy API costs the name, not the run."""
-    if flow_run.id is None:
-        return
-    try:
-        with get_client(sync_client=True) as client:
-            client.update_flow_run(flow_run.id, name=name)
-    except Exception as exc:
-        get_run_logger().warning("could not rename the run to %r: %s", name, exc)
 
 
 def _row(document: Document) -> Row:
@@ -87,7 +73,7 @@ def process_batch(bucket: str, objects: list[list[Any]], force: bool = False) ->
     delivered twice, or a run started again after a crash, loads nothing twice.
     """
     refs = [ObjectRef(bucket, str(o[0]), str(o[1]) or None) for o in objects]
-    _name_run(run_name(bucket, [r.key for r in refs]))
+    name_run(run_name(bucket, [r.key for r in refs]))
     label = f"{len(refs)} objects"
     # Size 0: unknown from the event; fetch learns it from the headers and refuses too large.
     page = [ListedObject(ref, 0) for ref in refs]
@@ -112,14 +98,11 @@ def process_batch(bucket: str, objects: list[list[Any]], force: bool = False) ->
     summary.seconds = time.perf_counter() - started
     counts = ", ".join(f"{n} {s}" for s, n in summary.statuses.items())
     message = f"{len(refs)} objects: {counts}"
-    try:  # the rows and the run's state are the record: a busy API costs a warning
-        create_markdown_artifact(
-            key=artifact_key("batch", bucket, refs[0].key if refs else "empty"),
-            markdown=_markdown(bucket, [rows[r] for r in refs if r in rows], message),
-            description=run_name(bucket, [r.key for r in refs]),
-        )
-    except Exception as exc:
-        get_run_logger().warning("could not write the batch artifact: %s", exc)
+    publish(
+        artifact_key("batch", bucket, refs[0].key if refs else "empty"),
+        _markdown(bucket, [rows[r] for r in refs if r in rows], message),
+        run_name(bucket, [r.key for r in refs]),
+    )
     get_run_logger().info("s3://%s: %s", bucket, message)
     final = Completed if summary.statuses[Status.FAILED] == 0 else Failed
     result: State[Summary] = final(message=message, data=summary)

@@ -5,10 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact
-from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import State
-from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
 from docproc import export as exporter
@@ -16,32 +13,8 @@ from docproc.duplicates import Decision, Kind
 from docproc.errors import DocprocError, Superseded
 from docproc.ids import is_id
 from docproc.models import Invoice, ObjectRef, Outcome, Reason, Rejection, Status
-from flows.naming import artifact_key
+from flows.naming import artifact_key, name_run, publish
 from tasks.pipeline import check_processed, fetch, load, parse, reject, validate
-
-
-def _name_run(name: str) -> None:
-    """Name the run after its object, then its invoice: `inv-00001 from s3://b/k`.
-
-    Done here rather than by `flow_run_name=`, whose rename comes before the body
-    and fails the whole run when the API is busy; here a failure costs a warning.
-    """
-    if flow_run.id is None:
-        return
-    try:
-        with get_client(sync_client=True) as client:
-            client.update_flow_run(flow_run.id, name=name)
-    except Exception as exc:
-        get_run_logger().warning("could not rename the run to %r: %s", name, exc)
-
-
-def _publish(key: str, markdown: str, description: str) -> None:
-    """Show the outcome as an artifact; the rows and the run's state are the record, so
-    an API too busy to take it costs a warning, not the load."""
-    try:
-        create_markdown_artifact(key=key, markdown=markdown, description=description)
-    except Exception as exc:
-        get_run_logger().warning("could not write the artifact %s: %s", key, exc)
 
 
 def _finish(state: type[Any], outcome: Outcome) -> State[Outcome]:
@@ -74,7 +47,7 @@ def process_invoice(
 
 def _process(ref: ObjectRef, force: bool, replace: bool) -> State[Outcome]:
     """The steps, in the order that writes the `documents` row last."""
-    _name_run(ref.uri)
+    name_run(ref.uri)
     fetched_state = fetch(ref, return_state=True)
     fetched = fetched_state.result(raise_on_failure=False)
     if isinstance(fetched, Superseded):
@@ -90,11 +63,11 @@ def _process(ref: ObjectRef, force: bool, replace: bool) -> State[Outcome]:
 
     doc = parse(fetched)
     if is_id(invoice_id := doc.invoice_id):
-        _name_run(f"{invoice_id} from {ref.uri}")
+        name_run(f"{invoice_id} from {ref.uri}")
     verdict = validate(doc, return_state=True).result(raise_on_failure=False)
     if isinstance(verdict, Rejection):
         report_uri = reject(fetched.ref, verdict)
-        _publish(
+        publish(
             artifact_key("rejection", ref.bucket, ref.key),
             exporter.rejection_markdown(fetched.ref, verdict, report_uri),
             f"Rejected {ref.uri}",
@@ -116,7 +89,7 @@ def _judged(decision: Decision, output: str | None, ref: ObjectRef) -> State[Out
     inv = decision.invoice
     markdown = exporter.decision_markdown(decision, ref.uri, output)
     if decision.kind == Kind.CONFLICT:
-        _publish(
+        publish(
             artifact_key("rejection", ref.bucket, ref.key), markdown, f"Conflict held: {ref.uri}"
         )
         codes = (str(Reason.CONFLICTING_DUPLICATE),)
@@ -125,10 +98,10 @@ def _judged(decision: Decision, output: str | None, ref: ObjectRef) -> State[Out
         message = f"rejected: conflicting_duplicate of {other} ({differ} values differ)"
         return _finish(Failed, Outcome(Status.REJECTED, ref.uri, message, codes, output))
     if decision.kind == Kind.DUPLICATE:
-        _publish(artifact_key("duplicate", ref.bucket, ref.key), markdown, f"Duplicate: {ref.uri}")
+        publish(artifact_key("duplicate", ref.bucket, ref.key), markdown, f"Duplicate: {ref.uri}")
         other = decision.other.uri if decision.other else "another document"
         return _finish(Completed, Outcome(Status.DUPLICATE, ref.uri, f"duplicate of {other}"))
-    _publish(
+    publish(
         artifact_key("invoice", inv.issuer_key, inv.invoice_id),
         markdown,
         f"Invoice {inv.invoice_id} from {ref.uri}",

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact
 from prefect.client.schemas.objects import State
 from prefect.events import emit_event
 from prefect.states import Completed, Failed
@@ -19,11 +18,11 @@ from prefect.states import Completed, Failed
 from docproc import events
 from docproc import reconcile as core
 from flows.backfill import backfill_prefix
-from flows.naming import artifact_key
+from flows.naming import artifact_key, name_run, publish
 from tasks import resources
 
 
-@flow(name="reconcile", flow_run_name="reconcile s3://{bucket}/{prefix}")
+@flow(name="reconcile")
 def reconcile(
     bucket: str | None = None,
     prefix: str = "",
@@ -37,6 +36,7 @@ def reconcile(
     """
     bucket = bucket or resources.settings().source_bucket
     uri = f"s3://{bucket}/{prefix}"
+    name_run(f"reconcile {uri}")  # the schedule passes no bucket: named once it is known
     report = core.reconcile(
         core.list_versions(resources.s3(), bucket, prefix),
         core.recorded_in(resources.engine()),
@@ -46,10 +46,10 @@ def reconcile(
     counts = report.counts()
     logger = get_run_logger()
     logger.info("%s: %s", uri, counts)
-    create_markdown_artifact(
-        key=artifact_key("reconcile", bucket, prefix),
-        markdown=report.markdown(f"Reconcile of `{uri}`"),
-        description=f"Reconcile of {uri}",
+    publish(
+        artifact_key("reconcile", bucket, prefix),
+        report.markdown(f"Reconcile of `{uri}`"),
+        f"Reconcile of {uri}",
     )
     if not report.lagging:
         return Completed(message=f"{report.listed} listed, nothing pending", data=counts)

@@ -13,11 +13,11 @@ from docproc.en16931 import EInvoiceDocument
 from docproc.formats.einvoice import read_einvoice
 from docproc.formats.sniff import Kind, container
 from docproc.models import Format, Invoice, ParsedDocument, Problem, Reason, Rejection
+from docproc.settings import DEFAULT_MAX_DOCUMENT_BYTES
 
 # What `read` returns: the values as written, in the syntax the bytes are in.
 Document = ParsedDocument | EInvoiceDocument
 
-DEFAULT_MAX_BYTES = 10 * 1024 * 1024  # SPEC section 8's DOCPROC_MAX_DOCUMENT_BYTES default
 _JSON = (
     "unsupported format: a JSON document: no invoice format docproc reads is written in "
     "JSON (India's GST e-invoice JSON is not read yet)"
@@ -27,7 +27,7 @@ _JSON = (
 _MAYBE_NOT_TEXT = frozenset(b"%<{[ \t\r\n\x00\xef\xff\xfe")
 
 
-def read(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
+def read(data: bytes, *, max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES) -> Document:
     """The document's values in its syntax, whatever the bytes; never raises.
 
     `max_bytes` bounds what a PDF's embedded file may decompress to (SPEC 2.5).

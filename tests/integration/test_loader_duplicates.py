@@ -124,6 +124,31 @@ def test_the_replace_policy_accepts_the_correction(engine: Engine) -> None:
     assert doc(engine, "b.txt")["status"] == "loaded"
 
 
+def test_two_writers_of_one_number_in_a_batch_publish_only_the_rows_owner(engine: Engine) -> None:
+    """With replace, both write in key order; the rows are the last one's, so only its CSV
+    may be put (two puts of one key at once would race)."""
+    published: list[Decision] = []
+    decisions = loader.record(
+        engine,
+        [(CHANGED, fetched("b.txt")), (invoice(), fetched("a.txt"))],
+        replace=True,
+        publish=published.extend,
+    )
+    assert [(d.ref.key, d.writes) for d in decisions] == [("a.txt", True), ("b.txt", True)]
+    assert [d.ref.key for d in published] == ["b.txt"]
+    assert stored(engine)[0] == (("inv-1", "b.txt"),)
+
+
+def test_a_replacement_that_looks_like_another_number_names_the_look_alike(
+    engine: Engine,
+) -> None:
+    loader.record(engine, [(invoice(), fetched("a.txt"))])
+    loader.record(engine, [(invoice(invoice_id="inv-2", total=Decimal("9.00")), fetched("c"))])
+    [d] = loader.record(engine, [(invoice(invoice_id="inv-2"), fetched("d"))], replace=True)
+    assert d.kind == Kind.REPLACED and d.flags == ("possible_duplicate",)
+    assert doc(engine, "d")["duplicate_of"] == doc(engine, "a.txt")["id"]
+
+
 def test_another_number_with_the_same_total_currency_and_date_is_flagged(engine: Engine) -> None:
     loader.record(engine, [(invoice(), fetched("a.txt"))])
     [d] = loader.record(engine, [(invoice(invoice_id="inv-2"), fetched("b.txt"))])

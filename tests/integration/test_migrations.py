@@ -274,12 +274,21 @@ def test_tables_created_on_first_use_are_stamped_current(engine: Engine) -> None
     assert not migrations.upgrade(engine).changed
 
 
-def init_db(url: str) -> subprocess.CompletedProcess[str]:
+def init_db(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`docproc init-db`, or the command `args` name, on the database at `url`."""
     env = {**os.environ, "DOCPROC_DATABASE_URL": url}
     return subprocess.run(
-        [sys.executable, "-m", "docproc", "init-db"], capture_output=True, text=True, env=env,
-        check=False,
+        [sys.executable, "-m", "docproc", *(args or ("init-db",))], capture_output=True,
+        text=True, env=env, check=False,
     )  # fmt: skip
+
+
+def test_reconcile_on_old_tables_says_init_db_in_one_line(url: str, engine: Engine) -> None:
+    make_v1(engine)
+    done = init_db(url, "reconcile", "s3://any-bucket/")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "docproc init-db" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_init_db_creates_upgrades_and_then_leaves_alone(url: str, engine: Engine) -> None:

@@ -185,6 +185,57 @@ def test_bad_number(edit: tuple[str, str]) -> None:
     assert rejection.reasons == (Reason.BAD_NUMBER,)
 
 
+@pytest.mark.parametrize(
+    "quantity",
+    ["1234567890123456", "250.12345678901"],
+    ids=["16-integer-digits", "11-decimals"],
+)
+def test_a_quantity_the_columns_cannot_hold_is_refused_not_rounded(quantity: str) -> None:
+    rejection = rejected(
+        UBL,
+        (
+            '<cbc:InvoicedQuantity unitCode="MTR">250</cbc:InvoicedQuantity>',
+            f'<cbc:InvoicedQuantity unitCode="MTR">{quantity}</cbc:InvoicedQuantity>',
+        ),
+    )
+    assert rejection.reasons == (Reason.BAD_NUMBER,)
+    assert "BT-129" in rejection.details[0]
+
+
+@pytest.mark.parametrize(
+    ("edit", "term"),
+    [
+        (
+            (
+                "<cbc:DocumentCurrencyCode>NOK</cbc:DocumentCurrencyCode>",
+                "<cbc:DocumentCurrencyCode>NOKK</cbc:DocumentCurrencyCode>",
+            ),
+            "BT-5",
+        ),
+        (
+            (
+                '<cbc:InvoicedQuantity unitCode="MTR">250</cbc:InvoicedQuantity>',
+                f'<cbc:InvoicedQuantity unitCode="{"M" * 40}">250</cbc:InvoicedQuantity>',
+            ),
+            "BT-130",
+        ),
+        (
+            (
+                "<cbc:InvoiceTypeCode>380</cbc:InvoiceTypeCode>",
+                f"<cbc:InvoiceTypeCode>{'3' * 30}</cbc:InvoiceTypeCode>",
+            ),
+            "BT-3",
+        ),
+    ],
+    ids=["currency", "unit-code", "type-code"],
+)
+def test_a_code_no_code_list_holds_is_refused(edit: tuple[str, str], term: str) -> None:
+    """Stored as it is, it would fail the insert: the document would have no outcome."""
+    rejection = rejected(UBL, edit)
+    assert Reason.MALFORMED_DOCUMENT in rejection.reasons
+    assert any(term in detail for detail in rejection.details)
+
+
 def test_decimals_written_in_other_ways_are_numbers() -> None:
     invoice = accepted(
         UBL,
