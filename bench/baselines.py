@@ -45,10 +45,15 @@ FLOOR_PREFIX = "floor/"
 class Rate:
     docs: int
     seconds: float
+    cpu_seconds: float = 0.0  # the client's CPU (user + system) over the same clock
 
     @property
     def per_second(self) -> float:
         return self.docs / self.seconds
+
+    @property
+    def cpu_per_1000(self) -> float:
+        return 1000 * self.cpu_seconds / self.docs
 
 
 def iter_keys(s3: Any, bucket: str, prefix: str) -> Iterator[str]:
@@ -98,13 +103,14 @@ def io_floor(
             )  # fmt: skip
             return {"object_key": key, "etag": got["ETag"].strip('"'), "size": len(data)}
 
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         with ThreadPoolExecutor(threads) as pool:
             futures = [pool.submit(copy, key) for key in iter_keys(s3, bucket, prefix)]
             rows = [future.result() for future in futures]
         with engine.begin() as conn:
             conn.execute(scratch.insert(), rows)
-        return Rate(len(rows), time.perf_counter() - start)
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        return Rate(len(rows), seconds, cpu)
     finally:
         engine.dispose()
 

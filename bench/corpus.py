@@ -2,13 +2,16 @@
 
 Every document is the sample (about 600 bytes) under ids of its own, so that each one
 becomes its own CSV and its own rows; every tenth one has a Total that does not add up
-and is rejected, so that the reject path costs what it costs in real backfills.
+and is rejected, so that the reject path costs what it costs in real backfills. Each
+one is dated a day after the one before (over 9,000 days): invoices of one seller with
+the same total on the same date are `possible_duplicate`, rare in real backfills.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
 from importlib.resources import files
 from typing import Any
 
@@ -16,6 +19,8 @@ from docproc.export import csv_key
 
 SAMPLE: bytes = files("docproc").joinpath("samples/docproc-invoice.txt").read_bytes()
 UPLOAD_THREADS = 32
+FIRST_DATE = date(2000, 1, 1)
+DATES = 9_000  # days: the dates repeat after as many documents
 
 
 def is_valid(index: int) -> bool:
@@ -34,9 +39,11 @@ def invoice_id(index: int) -> str:
 def document(index: int) -> bytes:
     """The sample with its own ids and item amounts that still add up to its Amount."""
     shift = index % 100
+    dated = (FIRST_DATE + timedelta(days=index % DATES)).strftime("%b %d %Y")
     text = (
         SAMPLE.replace(b"sm-LK0080145", customer_id(index).encode())
         .replace(b"inv-00001", invoice_id(index).encode())
+        .replace(b"Mar 31 2018", dated.encode())
         .replace(b"controller; 2000;", f"controller; {2000 + shift};".encode())
         .replace(b"damper; 3100;", f"damper; {3100 - shift};".encode())
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -172,6 +173,7 @@ def backfill_missing() -> str | None:
 class BackfillRun:
     seconds: float
     exit_code: int
+    cpu_seconds: float  # the command's own CPU (user + system), from its rusage
 
 
 def run_backfill(uri: str, env: Mapping[str, str], log: Path, timeout: float) -> BackfillRun:
@@ -182,8 +184,17 @@ def run_backfill(uri: str, env: Mapping[str, str], log: Path, timeout: float) ->
     """
     with log.open("wb") as out:
         start = time.perf_counter()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        command = [sys.executable, "-m", "docproc", "backfill", uri]
+        if profile := os.environ.get("BENCH_PROFILE"):
+            # py-spy's collapsed stacks of the whole command (its CPU figure then counts
+            # py-spy's own too): `BENCH_PROFILE=dir python -m bench.run --only latency`.
+            out_file = Path(profile) / f"{log.stem}.txt"
+            spy = str(Path(sys.executable).parent / "py-spy")
+            record = ["record", "--format", "raw", "-r", "200", "-o", str(out_file), "--"]
+            command = [spy, *record, *command]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "docproc", "backfill", uri],
+            command,
             cwd=REPO,
             env=child_env(env),
             stdout=out,
@@ -197,7 +208,9 @@ def run_backfill(uri: str, env: Mapping[str, str], log: Path, timeout: float) ->
         finally:
             seconds = time.perf_counter() - start
             stop(proc)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     output = tail(log)
     if code not in (0, 1) or "Traceback" in log.read_text(errors="replace"):
         raise BenchError(f"backfill of {uri} exited {code}; its log ends:\n{output}")
-    return BackfillRun(seconds, code)
+    return BackfillRun(seconds, code, cpu)
