@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +13,7 @@ import boto3
 from sqlalchemy import Engine
 
 from docproc import schema, storage
+from docproc.errors import is_transient
 from docproc.loader import make_engine
 from docproc.settings import Settings, get_settings
 
@@ -98,24 +101,19 @@ WRITER_LEASE_SECONDS = 60
 def database_writer() -> Iterator[None]:
     """Hold one slot of the global limit on concurrent MySQL writers, across all runs.
 
-    A busy Prefect API must not cost a document: a failed acquisition raises an
-    error `is_transient` knows, so the task retries it; a failed lease renewal
+    A busy Prefect API must not cost a document: a failed acquisition is tried again
+    here (batch runs take the slot in the flow body, where no task retries it), then
+    raises an error `is_transient` knows, so a task retries it; a failed lease renewal
     only warns; a release lost after the write only warns too: the rows are in,
     and the lease frees the slot.
     """
     from prefect import get_run_logger
-    from prefect.concurrency.sync import concurrency
 
     _ensure_writers_limit()
+    slot = _acquire_writer_slot()
     written = False
     try:
-        with concurrency(
-            WRITERS_LIMIT,
-            occupy=1,
-            strict=True,
-            lease_duration=WRITER_LEASE_SECONDS,
-            raise_on_lease_renewal_failure=False,
-        ):
+        with slot:
             yield
             written = True
     except Exception as exc:
@@ -127,3 +125,37 @@ def database_writer() -> Iterator[None]:
             exc,
             WRITER_LEASE_SECONDS,
         )
+
+
+# Waits before acquiring a writer slot again when the API is busy, each stretched by up
+# to half again: where the slot is taken in a flow body (a batch run) no task retries it.
+SLOT_RETRY_SECONDS = (1.0, 2.0, 4.0, 8.0)
+
+
+def _acquire_writer_slot() -> ExitStack:
+    """One slot of the writers limit, held by the returned stack until it closes."""
+    from prefect import get_run_logger
+    from prefect.concurrency.sync import concurrency
+
+    for wait in (*SLOT_RETRY_SECONDS, None):
+        stack = ExitStack()
+        try:
+            stack.enter_context(
+                concurrency(
+                    WRITERS_LIMIT,
+                    occupy=1,
+                    strict=True,
+                    lease_duration=WRITER_LEASE_SECONDS,
+                    raise_on_lease_renewal_failure=False,
+                )
+            )
+        except Exception as exc:
+            if wait is None or not is_transient(exc):
+                raise
+            get_run_logger().warning(
+                "could not take a %s slot (%s): again in about %.0f s", WRITERS_LIMIT, exc, wait
+            )
+            time.sleep(wait * (1 + random.random() / 2))  # noqa: S311 (jitter, not a secret)
+            continue
+        return stack
+    raise AssertionError("unreachable")

@@ -146,6 +146,25 @@ def test_a_run_that_fails_before_its_row_says_so_in_one_line(
     ]
 
 
+def test_a_batch_run_waits_out_a_busy_slot_api(
+    pipeline: Pipeline, prefect_faults: HttpFaultProxy
+) -> None:
+    """A burst's group run takes its writer slot in the flow body, where no task retries
+    it: the acquisition itself waits out a busy API instead of failing the whole group."""
+    keys = [f"group/{n:05d}.txt" for n in range(5)]
+    for n, key in enumerate(keys):
+        pipeline.upload(key, document(100 + n))
+    prefect_faults.busy_for(3, r"^POST .*/v2/concurrency_limits/increment")
+
+    [outcome] = burst(pipeline, prefect_faults.url + "/api", ["--batch", *keys])
+
+    assert all(prefect_faults.answered_503.values()), prefect_faults.answered_503
+    assert outcome["state"] == "COMPLETED", outcome
+    with pipeline.engine.connect() as conn:
+        rows = conn.execute(select(schema.documents.c.object_key, schema.documents.c.status)).all()
+    assert sorted(rows) == [(key, "loaded") for key in keys]
+
+
 def _main(bucket: str, keys: list[str]) -> None:
     """The burst's process: one thread per upload, one JSON line per outcome.
 
@@ -184,5 +203,22 @@ def _main(bucket: str, keys: list[str]) -> None:
             print(json.dumps(outcome), flush=True)
 
 
+def _batch_main(bucket: str, keys: list[str]) -> None:
+    """One `process-batch` run over all keys, as the group trigger starts it."""
+    from prefect.client.orchestration import get_client
+    from prefect.flow_engine import run_flow
+
+    from flows.process_batch import process_batch
+
+    parameters = {"bucket": bucket, "objects": [[key, ""] for key in keys]}
+    with get_client(sync_client=True) as client:
+        flow_run = client.create_flow_run(process_batch, parameters=parameters)
+    state = run_flow(process_batch, flow_run, parameters, return_type="state")
+    print(json.dumps({"state": state.type.value, "message": state.message or ""}), flush=True)
+
+
 if __name__ == "__main__":
-    _main(sys.argv[1], sys.argv[2:])
+    if sys.argv[2] == "--batch":
+        _batch_main(sys.argv[1], sys.argv[3:])
+    else:
+        _main(sys.argv[1], sys.argv[2:])
