@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.sql.elements import ColumnElement
 
 from docproc import duplicates
 from docproc.duplicates import Decision, Kind, LoadedDocument
@@ -74,6 +75,16 @@ def make_engine(url: str) -> Engine:
 def now() -> datetime:
     """UTC, whole seconds: DATETIME columns hold no zone and MySQL rounds fractions."""
     return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+def _versions(
+    table: Any, refs: Iterable[ObjectRef]
+) -> tuple[dict[tuple[str, str, str], ObjectRef], ColumnElement[bool]]:
+    """These versions keyed as `documents` stores them (bucket, key digest, ETag), and the
+    condition that selects their rows of `table` (`documents` or an alias of it)."""
+    by_digest = {(r.bucket, _key_sha256(r.key), r.etag or ""): r for r in refs}
+    version = tuple_(table.c.bucket, table.c.object_key_sha256, table.c.etag)
+    return by_digest, version.in_(list(by_digest))
 
 
 def _upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -285,9 +296,8 @@ def _suspects_recorded(conn: Connection, refs: set[ObjectRef]) -> dict[ObjectRef
     """The document each of these versions was flagged `possible_duplicate` of, if any."""
     if not refs:
         return {}
-    by_digest = {(r.bucket, _key_sha256(r.key), r.etag or ""): r for r in refs}
     mine, other = documents.alias("mine"), documents.alias("other")
-    version = tuple_(mine.c.bucket, mine.c.object_key_sha256, mine.c.etag)
+    by_digest, selected = _versions(mine, refs)
     stmt = (
         select(
             mine.c.bucket,
@@ -300,7 +310,7 @@ def _suspects_recorded(conn: Connection, refs: set[ObjectRef]) -> dict[ObjectRef
             other.c.id.label("o_id"),
         )
         .join(other, other.c.id == mine.c.duplicate_of)
-        .where(version.in_(list(by_digest)), mine.c.flags.is_not(None))
+        .where(selected, mine.c.flags.is_not(None))
     )
     return {
         by_digest[(r.bucket, r.object_key_sha256, r.etag)]: LoadedDocument(
@@ -464,11 +474,10 @@ def _link(conn: Connection, decisions: list[Decision]) -> list[Decision]:
 
 
 def _document_ids(conn: Connection, refs: set[ObjectRef]) -> dict[ObjectRef, int]:
-    by_digest = {(r.bucket, _key_sha256(r.key), r.etag or ""): r for r in refs}
-    version = tuple_(documents.c.bucket, documents.c.object_key_sha256, documents.c.etag)
+    by_digest, selected = _versions(documents, refs)
     stmt = select(
         documents.c.bucket, documents.c.object_key_sha256, documents.c.etag, documents.c.id
-    ).where(version.in_(list(by_digest)))
+    ).where(selected)
     return {by_digest[(r.bucket, r.object_key_sha256, r.etag)]: r.id for r in conn.execute(stmt)}
 
 
@@ -602,15 +611,14 @@ def recorded_versions(
     """
     if not refs:
         return {}
-    by_digest = {(r.bucket, _key_sha256(r.key), r.etag or ""): r for r in refs}
-    version = tuple_(documents.c.bucket, documents.c.object_key_sha256, documents.c.etag)
+    by_digest, selected = _versions(documents, refs)
     stmt = select(
         documents.c.bucket,
         documents.c.object_key_sha256,
         documents.c.etag,
         documents.c.status,
         documents.c.reasons,
-    ).where(version.in_(list(by_digest)))
+    ).where(selected)
     with engine.connect() as conn:
         return {
             by_digest[(row.bucket, row.object_key_sha256, row.etag)]: (row.status, row.reasons)
