@@ -61,13 +61,18 @@ class Burst:
 
 
 def _recorded(engine: Engine, bucket: str) -> int:
+    return sum(_statuses(engine, bucket).values())
+
+
+def _statuses(engine: Engine, bucket: str) -> dict[str, int]:
+    documents = schema.documents
     with engine.connect() as conn:
-        count = conn.execute(
-            select(func.count())
-            .select_from(schema.documents)
-            .where(schema.documents.c.bucket == bucket)
-        ).scalar_one()
-    return int(count)
+        rows = conn.execute(
+            select(documents.c.status, func.count())
+            .where(documents.c.bucket == bucket)
+            .group_by(documents.c.status)
+        ).all()
+    return {str(status): int(count) for status, count in rows}
 
 
 def _runs(api: Any, bucket: str) -> list[Any]:
@@ -124,7 +129,7 @@ def measure(
 
             started = time.perf_counter()
             burst = harness.s3_client(endpoint, pool=UPLOAD_THREADS)
-            corpus.upload(burst, served.source, PREFIX, docs, threads=UPLOAD_THREADS)
+            corpus.upload(burst, served.source, PREFIX, docs, threads=UPLOAD_THREADS, first=docs)
             deadline = started + 120 + docs
             while _recorded(engine, served.source) < docs and time.perf_counter() < deadline:
                 if served.proc.poll() is not None:
@@ -132,15 +137,21 @@ def measure(
                 time.sleep(POLL_SECONDS)
             seconds = time.perf_counter() - started
             recorded = _recorded(engine, served.source)
-            time.sleep(3)  # a late second run of some object would show up now
+            time.sleep(3)
+            statuses = _statuses(
+                engine, served.source
+            )  # a late second run of some object would show up now
             runs = _runs(api, served.source)
     finally:
         engine.dispose()
     handed = _handed(runs)
     csvs = sum(len(page) for page in storage.iter_pages(s3, served.target, ""))
-    valid = sum(corpus.is_valid(i) for i in range(docs))
-    if csvs < valid:
-        raise harness.BenchError(f"{csvs} CSVs in the target bucket, {valid} expected at least")
+    valid = sum(corpus.is_valid(i) for i in range(docs, 2 * docs))
+    # With nothing lost, every valid document must be loaded (not a duplicate) with its CSV.
+    if recorded >= docs and (csvs < valid or statuses.get("loaded", 0) != valid):
+        raise harness.BenchError(
+            f"the burst left documents {statuses} and {csvs} CSVs; {valid} loaded expected"
+        )
     return Burst(
         docs=docs,
         burst_seconds=seconds,

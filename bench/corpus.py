@@ -66,15 +66,18 @@ def upload(
     count: int,
     body: Callable[[int], bytes] = document,
     threads: int = UPLOAD_THREADS,
+    first: int = 0,
 ) -> None:
-    """PUT `count` objects on a thread pool: the corpus is set-up, not the measured part.
+    """PUT documents `first` to `first + count - 1` on a thread pool: the corpus is set-up,
+    not the measured part. Two corpora in one database need ranges of their own, or the
+    second one's invoices are duplicates of the first's.
 
     `s3` must allow `threads` pooled connections (storage.s3_client's max_pool_connections).
     """
 
-    def put_every(first: int) -> None:
+    def put_every(offset: int) -> None:
         # Strided rather than one future per object: 100,000 futures cost memory and time.
-        for index in range(first, count, threads):
+        for index in range(first + offset, first + count, threads):
             s3.put_object(Bucket=bucket, Key=source_key(prefix, index), Body=body(index))
 
     with ThreadPoolExecutor(threads) as pool:
