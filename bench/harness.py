@@ -189,9 +189,12 @@ def run_backfill(uri: str, env: Mapping[str, str], log: Path, timeout: float) ->
         if profile := os.environ.get("BENCH_PROFILE"):
             # py-spy's collapsed stacks of the whole command (its CPU figure then counts
             # py-spy's own too): `BENCH_PROFILE=dir python -m bench.run --only latency`.
+            # `--gil` (the default flags) samples the thread that holds the GIL: where the
+            # CPU goes, not where threads wait; BENCH_PROFILE_FLAGS="--idle" for waits.
             out_file = Path(profile) / f"{log.stem}.txt"
             spy = str(Path(sys.executable).parent / "py-spy")
-            record = ["record", "--format", "raw", "-r", "200", "-o", str(out_file), "--"]
+            flags = os.environ.get("BENCH_PROFILE_FLAGS", "--gil").split()
+            record = ["record", *flags, "--format", "raw", "-r", "200", "-o", str(out_file), "--"]
             command = [spy, *record, *command]
         proc = subprocess.Popen(
             command,

@@ -44,6 +44,7 @@ from docproc.schema import documents
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 SECTIONS = ("parse", "einvoice", "webhook", "e2e", "burst", "loopback", "latency", "listing")
+ONE_PREFIX = "one/"  # a prefix of one document: the start-up
 SOURCE_PREFIX = "in/"
 EXPORT_PREFIX = "csv/"
 # Piped (make bench | tee), rich would wrap the table at 80 columns.
@@ -219,9 +220,15 @@ def _e2e_figures(ctx: Context, database: str, prefect_env: dict[str, str]) -> li
 
 
 def _backfill(
-    ctx: Context, endpoint: str, source: str, target: str, database_url: str, docs: int
+    ctx: Context,
+    endpoint: str,
+    source: str,
+    target: str,
+    database_url: str,
+    docs: int,
+    prefix: str = SOURCE_PREFIX,
 ) -> harness.BackfillRun:
-    """The whole `python -m docproc backfill` command, then a check that it did everything."""
+    """The whole `python -m docproc backfill` command, as a user runs it."""
     env = harness.aws_env(endpoint) | ctx.prefect_env()
     env |= {
         "DOCPROC_DATABASE_URL": database_url,
@@ -230,7 +237,19 @@ def _backfill(
         "DOCPROC_EXPORT_PREFIX": EXPORT_PREFIX,
     }
     log = ctx.workdir / f"backfill-{target}.log"
-    return harness.run_backfill(f"s3://{source}/{SOURCE_PREFIX}", env, log, 120 + docs / 10)
+    return harness.run_backfill(f"s3://{source}/{prefix}", env, log, 120 + docs / 10)
+
+
+def _startup_cpu(ctx: Context, endpoint: str, s3: Any, source: str) -> float | None:
+    """CPU-s of the same command over a prefix of one document: what every backfill pays
+    whatever its size (Prefect's import, the flow run, each client's first use)."""
+    if ctx.backfill_missing:
+        return None
+    target = harness.unique("startup-dst")
+    harness.create_buckets(s3, target)
+    corpus.upload(s3, source, ONE_PREFIX, 1)
+    with harness.scratch_database(ctx.args.database_url) as database_url:
+        return _backfill(ctx, endpoint, source, target, database_url, 1, ONE_PREFIX).cpu_seconds
 
 
 def _check_backfill(s3: Any, target: str, database_url: str, docs: int) -> None:
@@ -316,6 +335,9 @@ def latency_section(ctx: Context) -> list[Figure]:
             with harness.scratch_database(ctx.args.database_url) as floor_db:
                 floor = baselines.io_floor(slow, source, SOURCE_PREFIX, floor_target, floor_db)
             rate, cpu, outcome = _docproc_rate(ctx, proxy.url, s3, source, docs)
+            startup = _startup_cpu(ctx, proxy.url, s3, source)
+    beyond = None if cpu is None or startup is None else (cpu * docs / 1000 - startup) / (docs - 1)
+    beyond = None if beyond is None else 1000 * beyond
     what = (
         f"`python -m docproc backfill` over {docs:,} invoices with every S3 request held "
         f"{delay:g} ms by bench/latency_proxy.py (as real S3 answers in 10-30 ms); MariaDB "
@@ -330,8 +352,8 @@ def latency_section(ctx: Context) -> list[Figure]:
             "validate, autocommit INSERTs, PUT of the CSV or rejection report)." + outcome,
             baseline=plain.per_second,
             baseline_name="plain script",
-            goal=">= 10x the plain script",
-            met=None if rate is None else rate >= 10 * plain.per_second,
+            # Withdrawn (issue 13): the I/O floor itself is 6-7x the plain script here.
+            goal="none (10x withdrawn)",
         ),
         Figure(
             f"backfill, S3 +{delay:g} ms, vs I/O floor",
@@ -356,6 +378,20 @@ def latency_section(ctx: Context) -> list[Figure]:
             baseline_name="I/O floor",
             goal="<= 1.3x the floor",
             met=None if cpu is None else cpu <= 1.3 * floor.cpu_per_1000,
+            digits=1,
+        ),
+        Figure(
+            f"backfill, S3 +{delay:g} ms, client CPU beyond start-up",
+            beyond,
+            "CPU-s/1k docs",
+            "As above, less the CPU of the same command over a prefix of one document "
+            f"({'-' if startup is None else f'{startup:.1f}'} CPU-s: Prefect's import, the "
+            "flow run, first use of each client), per further document: the cost per "
+            "document, as the floor's figure is (its clock starts with its imports done).",
+            baseline=floor.cpu_per_1000,
+            baseline_name="I/O floor",
+            goal="<= 1.3x the floor",
+            met=None if beyond is None else beyond <= 1.3 * floor.cpu_per_1000,
             digits=1,
         ),
     ]

@@ -191,7 +191,7 @@ def in_process_batches(
     replace: bool = False,
 ) -> None:
     in_flight: deque[Batch] = deque()
-    # This run writes to MySQL one batch at a time: it holds one writer slot throughout.
+    # One writer whose loads follow one another: one writer slot for the whole run.
     with resources.database_writer():
         for number, page in enumerate(pages, start=1):
             summary.listed += len(page)
@@ -307,9 +307,8 @@ def backfill_batch(
     page = [ListedObject(ObjectRef(bucket, str(k), str(e)), int(n)) for k, e, n in objects]
     summary = Summary(listed=len(page))
     started = time.perf_counter()
-    with resources.database_writer():
-        batch = _submit(page, force, label, summary, None, replace)
-        if batch is not None:
-            _settle(batch, summary)
+    batch = _submit(page, force, label, summary, None, replace)
+    if batch is not None:
+        _settle(batch, summary)
     summary.seconds = time.perf_counter() - started
     return _finish(summary, f"s3://{bucket} {label}")

@@ -162,14 +162,18 @@ def load_batch(
         ]
         storage.put_many(resources.s3(), outputs, config.s3_concurrency)
 
-    decisions = loader.record(
-        resources.engine(),
-        loaded,
-        rejected,
-        flow_run.id,
-        replace=replacing(replace),
-        publish=publish,
-    )
+    # A batch run holds its slot for the write alone: held across the whole run it would
+    # keep other runs' fetches waiting, and the server's Retry-After grows with how long
+    # slots are held. A backfill holds one for its whole run, and this is a no-op.
+    with resources.database_writer():
+        decisions = loader.record(
+            resources.engine(),
+            loaded,
+            rejected,
+            flow_run.id,
+            replace=replacing(replace),
+            publish=publish,
+        )
     by_ref = {d.ref: d for d in decisions}
     for d, f in readable(documents):
         d.decision = by_ref.get(f.ref)

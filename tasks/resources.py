@@ -6,6 +6,7 @@ import random
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -97,21 +98,34 @@ def _ensure_writers_limit() -> None:
 WRITER_LEASE_SECONDS = 60
 
 
+# Whether this context (a run, and the task runs it submits, which copy its context)
+# already holds a writer slot.
+_holding: ContextVar[bool] = ContextVar("docproc_holding_writer_slot", default=False)
+
+
 @contextmanager
 def database_writer() -> Iterator[None]:
     """Hold one slot of the global limit on concurrent MySQL writers, across all runs.
 
+    Re-entrant: a run that holds a slot for its whole life (a backfill, one writer
+    whose loads follow one another) lets its loads write under it, rather than taking
+    the slot again per batch, which under a busy event loop cost seconds each time.
+
     A busy Prefect API must not cost a document: a failed acquisition is tried again
-    here (batch runs take the slot in the flow body, where no task retries it), then
+    here (a backfill takes the slot in the flow body, where no task retries it), then
     raises an error `is_transient` knows, so a task retries it; a failed lease renewal
     only warns; a release lost after the write only warns too: the rows are in,
     and the lease frees the slot.
     """
     from prefect import get_run_logger
 
+    if _holding.get():
+        yield
+        return
     _ensure_writers_limit()
     slot = _acquire_writer_slot()
     written = False
+    held = _holding.set(True)
     try:
         with slot:
             yield
@@ -125,10 +139,12 @@ def database_writer() -> Iterator[None]:
             exc,
             WRITER_LEASE_SECONDS,
         )
+    finally:
+        _holding.reset(held)
 
 
 # Waits before acquiring a writer slot again when the API is busy, each stretched by up
-# to half again: where the slot is taken in a flow body (a batch run) no task retries it.
+# to half again: where the slot is taken in a flow body (a backfill) no task retries it.
 SLOT_RETRY_SECONDS = (1.0, 2.0, 4.0, 8.0)
 
 
