@@ -15,12 +15,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from docproc.events import MAX_OBJECTS_PER_GROUP
 from docproc.models import ObjectRef
 from docproc.webhook import HandOver, HandOverError
 
 WINDOW_SECONDS = 1.0
-MAX_GROUP = MAX_OBJECTS_PER_GROUP  # the group event names each object and the run
+MAX_GROUP = 100
 # Well below SNS's 15 s: a request whose group never finishes still gets its 503.
 WAIT_SECONDS = 10.0
 
