@@ -1,9 +1,7 @@
 """The events that hand S3 objects to Prefect: their names and shapes, defined once.
 
-The webhook emits them: a lone object's event starts its `process-invoice` run through
-the trigger in `prefect.yaml`; a group's event records its hand-over (the webhook creates
-the group's `process-batch` run itself, deployments/handover.py) and names that run.
-Wiring tests keep them in step.
+The webhook emits them, the triggers in `prefect.yaml` (`process-invoice` for one
+object, `process-batch` for a group) expect them, and wiring tests keep them in step.
 
 The loader's alerts of SPEC section 10 (a conflict held, a suspect flagged) are
 defined here too, for the automations in `automations/`.
@@ -21,8 +19,7 @@ from docproc.ids import path_segment
 from docproc.models import ObjectRef
 
 OBJECT_CREATED = "docproc.s3.object.created"
-# Objects of one bucket that arrived together (docproc/grouping.py), handed over to one
-# batch run: the event is for the Event feed and users' automations, no trigger's.
+# Objects of one bucket that arrived together (docproc/grouping.py): one batch run.
 OBJECTS_CREATED = "docproc.s3.objects.created"
 # Prefect takes at most 100 related resources per event: a group's objects and its run.
 MAX_OBJECTS_PER_GROUP = 99
@@ -36,6 +33,12 @@ TRIGGER_PARAMETERS = {
     "bucket": "{{ event.payload.bucket }}",
     "key": "{{ event.payload.key }}",
     "etag": "{{ event.payload.etag }}",
+}
+
+GROUP_TRIGGER_PARAMETERS = {
+    "bucket": "{{ event.payload.bucket }}",
+    # A single expression: Prefect renders it as JSON, so the flow gets the list itself.
+    "objects": "{{ event.payload.objects }}",
 }
 
 
