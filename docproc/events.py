@@ -10,7 +10,7 @@ defined here too, for the automations in `automations/`.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,8 +21,6 @@ from docproc.models import ObjectRef
 OBJECT_CREATED = "docproc.s3.object.created"
 # Objects of one bucket that arrived together (docproc/grouping.py): one batch run.
 OBJECTS_CREATED = "docproc.s3.objects.created"
-# Prefect takes at most 100 related resources per event: a group's objects and its run.
-MAX_OBJECTS_PER_GROUP = 99
 RESOURCE_PREFIX = "s3://"
 # Fixed namespace: the same object version always yields the same event id, so
 # Prefect's own de-duplication collapses repeated deliveries of it.
@@ -92,31 +90,12 @@ def group_id(refs: Sequence[ObjectRef]) -> uuid.UUID:
 
 
 def objects_created(
-    bucket: str,
-    refs: Sequence[ObjectRef],
-    occurred: datetime | None = None,
-    flow_run_id: uuid.UUID | None = None,
+    bucket: str, refs: Sequence[ObjectRef], occurred: datetime | None = None
 ) -> dict[str, Any]:
     """One event for a group of objects of `bucket`: each is named as a related resource
-    (so the event's page lists them) and in the payload as [key, etag] pairs; so is the
-    group's `process-batch` run, when given."""
+    (so the event's page lists them) and in the payload as [key, etag] pairs."""
     if any(r.bucket != bucket for r in refs):
         raise ValueError(f"a group event names objects of {bucket} only")
-    related = [
-        {
-            "prefect.resource.id": f"{RESOURCE_PREFIX}{r.bucket}/{r.key}",
-            "prefect.resource.role": "object",
-            "docproc.etag": r.etag or "",
-        }
-        for r in refs
-    ]
-    if flow_run_id is not None:
-        related.append(
-            {
-                "prefect.resource.id": f"prefect.flow-run.{flow_run_id}",
-                "prefect.resource.role": "flow-run",
-            }
-        )
     return {
         "id": str(group_id(refs)),
         "occurred": (occurred or datetime.now(UTC)).isoformat(),
@@ -126,31 +105,27 @@ def objects_created(
             "prefect.resource.name": f"{len(refs)} objects",
             "docproc.bucket": bucket,
         },
-        "related": related,
+        "related": [
+            {
+                "prefect.resource.id": f"{RESOURCE_PREFIX}{r.bucket}/{r.key}",
+                "prefect.resource.role": "object",
+                "docproc.etag": r.etag or "",
+            }
+            for r in refs
+        ],
         "payload": {"bucket": bucket, "objects": [[r.key, r.etag or ""] for r in refs]},
     }
 
 
-def by_bucket(refs: Sequence[ObjectRef]) -> dict[str, list[ObjectRef]]:
-    """`refs` by bucket, in the order they came."""
-    out: dict[str, list[ObjectRef]] = {}
-    for ref in refs:
-        out.setdefault(ref.bucket, []).append(ref)
-    return out
-
-
-def handed_over(
-    refs: Sequence[ObjectRef], flow_runs: Mapping[str, uuid.UUID] | None = None
-) -> list[dict[str, Any]]:
+def handed_over(refs: Sequence[ObjectRef]) -> list[dict[str, Any]]:
     """The events for objects handed over together: a lone object of its bucket keeps its
-    own event (and its own `process-invoice` run, the fast path); several make a group,
-    whose event names its bucket's run in `flow_runs`, if any."""
-    runs = flow_runs or {}
+    own event (and its own `process-invoice` run, the fast path); several make a group."""
+    by_bucket: dict[str, list[ObjectRef]] = {}
+    for ref in refs:
+        by_bucket.setdefault(ref.bucket, []).append(ref)
     return [
-        object_created(group[0])
-        if len(group) == 1
-        else objects_created(bucket, group, flow_run_id=runs.get(bucket))
-        for bucket, group in by_bucket(refs).items()
+        object_created(group[0]) if len(group) == 1 else objects_created(bucket, group)
+        for bucket, group in by_bucket.items()
     ]
 
 

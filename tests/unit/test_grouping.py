@@ -229,23 +229,6 @@ def test_the_group_trigger_expects_the_group_event_and_fills_the_batch_flow() ->
     assert events.OBJECTS_CREATED not in single.expect  # a group never starts a per-object run
 
 
-def test_a_group_event_names_its_run_within_prefects_limit_of_related_resources() -> None:
-    from prefect.server.events.schemas.events import Event
-
-    run = uuid.uuid4()
-    refs = [ref(i) for i in range(events.MAX_OBJECTS_PER_GROUP)]
-    [group] = events.handed_over(refs, {BUCKET: run})
-    assert group["related"][-1] == {
-        "prefect.resource.id": f"prefect.flow-run.{run}",
-        "prefect.resource.role": "flow-run",
-    }
-    assert len(group["related"]) == len(refs) + 1
-    Event.model_validate(group)  # what the server's POST /events checks
-    [other, lone] = events.handed_over([ref(1, "other"), ref(2, "other"), ref(3)], {BUCKET: run})
-    assert all(r["prefect.resource.role"] == "object" for r in other["related"])  # not its run
-    assert {**lone, "occurred": None} == {**events.object_created(ref(3)), "occurred": None}
-
-
 @pytest.mark.parametrize(
     "name", ["process-invoice", "process-batch", "backfill-prefix", "backfill-batch"]
 )
