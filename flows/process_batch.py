@@ -19,6 +19,7 @@ from prefect.utilities.annotations import opaque
 from docproc.models import Invoice, ListedObject, ObjectRef, Status
 from docproc.summary import Summary
 from flows.naming import artifact_key, name_run, publish
+from tasks import resources
 from tasks.batch import (
     Document,
     check_batch,
@@ -79,20 +80,21 @@ def process_batch(bucket: str, objects: list[list[Any]], force: bool = False) ->
     summary = Summary(listed=len(page))
     started = time.perf_counter()
     rows: dict[ObjectRef, Row] = {}
-    todo, _ = check_batch(opaque(page), force, label)
-    pending = {o.ref for o in todo}
-    for ref in refs:
-        if ref not in pending:
-            rows[ref] = (ref.key, ref.etag or "", str(Status.SKIPPED), "already recorded")
-            summary.add(ref.uri, Status.SKIPPED)
-    if todo:
-        fetched = fetch_batch(opaque(todo), label)
-        validated = validate_batch(opaque(parse_batch(opaque(fetched), label)), label)
-        exported = export_batch(opaque(validated), label)
-        for d in load_batch(opaque(validated), exported, label):
-            status, reasons, error = d.outcome()
-            summary.add(d.uri, status, reasons, d.seconds, error, d.flags)
-            rows[d.listed.ref] = _row(d)
+    with resources.database_writer():
+        todo, _ = check_batch(opaque(page), force, label)
+        pending = {o.ref for o in todo}
+        for ref in refs:
+            if ref not in pending:
+                rows[ref] = (ref.key, ref.etag or "", str(Status.SKIPPED), "already recorded")
+                summary.add(ref.uri, Status.SKIPPED)
+        if todo:
+            fetched = fetch_batch(opaque(todo), label)
+            validated = validate_batch(opaque(parse_batch(opaque(fetched), label)), label)
+            exported = export_batch(opaque(validated), label)
+            for d in load_batch(opaque(validated), exported, label):
+                status, reasons, error = d.outcome()
+                summary.add(d.uri, status, reasons, d.seconds, error, d.flags)
+                rows[d.listed.ref] = _row(d)
     summary.seconds = time.perf_counter() - started
     counts = ", ".join(f"{n} {s}" for s, n in summary.statuses.items())
     message = f"{len(refs)} objects: {counts}"

@@ -149,9 +149,8 @@ def test_a_run_that_fails_before_its_row_says_so_in_one_line(
 def test_a_batch_run_waits_out_a_busy_slot_api(
     pipeline: Pipeline, prefect_faults: HttpFaultProxy
 ) -> None:
-    """A burst's group run takes its writer slot for its load: the acquisition waits out
-    a busy API itself (as it must where a backfill takes it, in the flow body) rather
-    than spend the load task's retries on it."""
+    """A burst's group run takes its writer slot in the flow body, where no task retries
+    it: the acquisition itself waits out a busy API instead of failing the whole group."""
     keys = [f"group/{n:05d}.txt" for n in range(5)]
     for n, key in enumerate(keys):
         pipeline.upload(key, document(100 + n))
