@@ -162,9 +162,9 @@ def load_batch(
         ]
         storage.put_many(resources.s3(), outputs, config.s3_concurrency)
 
-    # The runs of both paths hold a slot for their whole life (then this is a no-op):
-    # measured under a 1,000-upload burst, batch runs that took it for the load alone
-    # were no faster, their waits for slots only moved into the load.
+    # Backfill and batch runs hold a slot for their whole life, and this is a no-op
+    # (measured under a 1,000-upload burst: batch runs that took it for the load alone
+    # were no faster); a fanned-out backfill's child run takes one for its load here.
     with resources.database_writer():
         decisions = loader.record(
             resources.engine(),
