@@ -137,10 +137,8 @@ def measure(
                 time.sleep(POLL_SECONDS)
             seconds = time.perf_counter() - started
             recorded = _recorded(engine, served.source)
-            time.sleep(3)
-            statuses = _statuses(
-                engine, served.source
-            )  # a late second run of some object would show up now
+            time.sleep(3)  # a late second run of some object would show up now
+            statuses = _statuses(engine, served.source)
             runs = _runs(api, served.source)
     finally:
         engine.dispose()

@@ -336,8 +336,23 @@ def latency_section(ctx: Context) -> list[Figure]:
                 floor = baselines.io_floor(slow, source, SOURCE_PREFIX, floor_target, floor_db)
             rate, cpu, outcome = _docproc_rate(ctx, proxy.url, s3, source, docs)
             startup = _startup_cpu(ctx, proxy.url, s3, source)
-    beyond = None if cpu is None or startup is None else (cpu * docs / 1000 - startup) / (docs - 1)
-    beyond = None if beyond is None else 1000 * beyond
+    # CPU-s per 1,000 documents after the first: the whole run's less the one-document run's.
+    beyond = None if cpu is None or startup is None else (cpu * docs - 1000 * startup) / (docs - 1)
+
+    def cpu_figure(name: str, value: float | None, note: str) -> Figure:
+        """Client CPU-s per 1,000 documents against the I/O floor's, and its goal."""
+        return Figure(
+            f"backfill, S3 +{delay:g} ms, {name}",
+            value,
+            "CPU-s/1k docs",
+            note,
+            baseline=floor.cpu_per_1000,
+            baseline_name="I/O floor",
+            goal="<= 1.3x the floor",
+            met=None if value is None else value <= 1.3 * floor.cpu_per_1000,
+            digits=1,
+        )
+
     what = (
         f"`python -m docproc backfill` over {docs:,} invoices with every S3 request held "
         f"{delay:g} ms by bench/latency_proxy.py (as real S3 answers in 10-30 ms); MariaDB "
@@ -367,32 +382,20 @@ def latency_section(ctx: Context) -> list[Figure]:
             goal=">= 0.8x the floor",
             met=None if rate is None else rate >= 0.8 * floor.per_second,
         ),
-        Figure(
-            f"backfill, S3 +{delay:g} ms, client CPU",
+        cpu_figure(
+            "client CPU",
             cpu,
-            "CPU-s/1k docs",
             "CPU seconds (user + system) of the backfill command's process per 1,000 documents "
             "(its whole life, start-up included), against the I/O floor's process CPU over "
             "its clock, same objects, same proxy.",
-            baseline=floor.cpu_per_1000,
-            baseline_name="I/O floor",
-            goal="<= 1.3x the floor",
-            met=None if cpu is None else cpu <= 1.3 * floor.cpu_per_1000,
-            digits=1,
         ),
-        Figure(
-            f"backfill, S3 +{delay:g} ms, client CPU beyond start-up",
+        cpu_figure(
+            "client CPU beyond start-up",
             beyond,
-            "CPU-s/1k docs",
             "As above, less the CPU of the same command over a prefix of one document "
             f"({'-' if startup is None else f'{startup:.1f}'} CPU-s: Prefect's import, the "
             "flow run, first use of each client), per further document: the cost per "
             "document, as the floor's figure is (its clock starts with its imports done).",
-            baseline=floor.cpu_per_1000,
-            baseline_name="I/O floor",
-            goal="<= 1.3x the floor",
-            met=None if beyond is None else beyond <= 1.3 * floor.cpu_per_1000,
-            digits=1,
         ),
     ]
 

@@ -112,9 +112,9 @@ def database_writer() -> Iterator[None]:
     the slot again per batch, which under a busy event loop cost seconds each time.
 
     A busy Prefect API must not cost a document: a failed acquisition is tried again
-    here (backfill and batch runs take it in the flow body, where no task retries it), then
-    raises an error `is_transient` knows, so a task retries it; a failed lease renewal
-    only warns; a release lost after the write only warns too: the rows are in,
+    here (backfill and batch runs take it in the flow body, where no task retries it),
+    then raises an error `is_transient` knows, so a task retries it; a failed lease
+    renewal only warns; a release lost after the write only warns too: the rows are in,
     and the lease frees the slot.
     """
     from prefect import get_run_logger
@@ -144,7 +144,8 @@ def database_writer() -> Iterator[None]:
 
 
 # Waits before acquiring a writer slot again when the API is busy, each stretched by up
-# to half again: where the slot is taken in a flow body (backfill, batch runs) no task retries it.
+# to half again: where the slot is taken in a flow body (backfill and batch runs) no task
+# retries it.
 SLOT_RETRY_SECONDS = (1.0, 2.0, 4.0, 8.0)
 
 
