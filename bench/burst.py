@@ -8,7 +8,9 @@ provisioned bucket; the clock runs from the first PUT until every object version
 its `documents` row. Lost: versions without a row at the end. Doubled: versions named
 by more than one flow run, or recorded twice.
 
-Run alone: `.venv/bin/python -m bench.burst --docs 200` (starts moto and Prefect).
+Run alone: `.venv/bin/python -m bench.burst --docs 200` (starts moto and Prefect);
+`--prefect-postgres URL` puts Prefect's server on PostgreSQL, `--timeline` prints when
+each run was created, started and ended, and the runs' warnings, `--keep` keeps the logs.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import argparse
 import tempfile
 import time
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +49,10 @@ class Burst:
     doubled: int
     runs: Counter[str]  # flow runs of the burst by flow
     largest_group: int
+    # Each run's objects and its creation, start and end, in seconds from the first PUT.
+    timeline: list[tuple[int, float, float, float]]
+    started: float  # the first PUT, seconds since the epoch
+    warnings: list[str]  # the runs' log lines of WARNING and above
 
     @property
     def burst_rate(self) -> float:
@@ -127,7 +134,7 @@ def measure(
             if _recorded(engine, other) != docs:
                 raise harness.BenchError(f"the backfill recorded {_recorded(engine, other)}")
 
-            started = time.perf_counter()
+            started, wall_started = time.perf_counter(), time.time()
             burst = harness.s3_client(endpoint, pool=UPLOAD_THREADS)
             corpus.upload(burst, served.source, PREFIX, docs, threads=UPLOAD_THREADS, first=docs)
             deadline = started + 120 + docs
@@ -140,6 +147,7 @@ def measure(
             time.sleep(3)  # a late second run of some object would show up now
             statuses = _statuses(engine, served.source)
             runs = _runs(api, served.source)
+            warnings = _warnings(api, runs)
     finally:
         engine.dispose()
     handed = _handed(runs)
@@ -158,7 +166,41 @@ def measure(
         doubled=sum(n - 1 for n in handed.values() if n > 1) + max(0, recorded - docs),
         runs=Counter(_flow(r) for r in runs),
         largest_group=max((len(r.parameters.get("objects", [1])) for r in runs), default=0),
+        timeline=sorted(_timeline(r, wall_started) for r in runs),
+        started=wall_started,
+        warnings=warnings,
     )
+
+
+def _warnings(api: Any, runs: list[Any]) -> list[str]:
+    """The runs' log lines of WARNING and above: retries and the faults behind them."""
+    from prefect.client.schemas.filters import (
+        LogFilter,
+        LogFilterFlowRunId,
+        LogFilterLevel,
+    )
+
+    names = {r.id: r.name for r in runs}
+    found: list[str] = []
+    ids = list(names)
+    for start in range(0, len(ids), 50):
+        logs = api.read_logs(
+            log_filter=LogFilter(
+                flow_run_id=LogFilterFlowRunId(any_=ids[start : start + 50]),
+                level=LogFilterLevel(ge_=30),
+            ),
+            limit=200,
+        )
+        found += [f"{names[log.flow_run_id]}: {log.message}" for log in logs]
+    return found
+
+
+def _timeline(run: Any, started: float) -> tuple[int, float, float, float]:
+    def since(moment: Any) -> float:
+        return float("nan") if moment is None else moment.timestamp() - started
+
+    size = len(run.parameters.get("objects", [1]))
+    return size, since(run.created), since(run.start_time), since(run.end_time)
 
 
 def _flow(run: Any) -> str:
@@ -179,17 +221,46 @@ def main() -> None:
     cli = argparse.ArgumentParser(description="A burst of uploads vs a backfill, same serve.")
     cli.add_argument("--docs", type=int, default=200)
     cli.add_argument("--database-url", default=harness.DEFAULT_MYSQL, help="MySQL server URL")
+    cli.add_argument(
+        "--prefect-postgres",
+        metavar="URL",
+        help="run Prefect's server on a scratch database of this PostgreSQL server "
+        f"(e.g. {harness.DEFAULT_POSTGRES}) instead of SQLite",
+    )
+    cli.add_argument("--timeline", action="store_true", help="print each run's timeline")
+    cli.add_argument("--keep", action="store_true", help="keep the logs (printed at the end)")
     args = cli.parse_args()
     with (
-        tempfile.TemporaryDirectory(prefix="docproc-burst-") as tmp,
         moto_server() as endpoint,
         harness.scratch_database(args.database_url) as database_url,
+        ExitStack() as stack,
     ):
-        workdir = Path(tmp)
+        prefix = "docproc-burst-"
+        workdir = Path(
+            tempfile.mkdtemp(prefix=prefix)
+            if args.keep
+            else stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix))
+        )
         home = workdir / "prefect"
-        with local_prefect_server(home=home, log=workdir / "prefect.log") as api_url:
+        prefect_db = (
+            stack.enter_context(harness.scratch_postgres(args.prefect_postgres))
+            if args.prefect_postgres
+            else None
+        )
+        with local_prefect_server(
+            home=home, log=workdir / "prefect.log", database_url=prefect_db
+        ) as api_url:
             prefect_env = {"PREFECT_API_URL": api_url, "PREFECT_HOME": str(home)}
-            print(describe(measure(endpoint, prefect_env, database_url, args.docs, workdir)))
+            found = measure(endpoint, prefect_env, database_url, args.docs, workdir)
+            if args.timeline:
+                print(f"first PUT at {found.started:.0f}; per run: objects, created, started, "
+                      "ended (s after it)")  # fmt: skip
+                for size, created, began, ended in sorted(found.timeline, key=lambda t: t[1]):
+                    print(f"{size:7d} {created:8.1f} {began:8.1f} {ended:6.1f}")
+                print(*found.warnings[:40], sep="\n")
+            print(describe(found))
+            if args.keep:
+                print(f"logs: {workdir}")
 
 
 if __name__ == "__main__":

@@ -1,17 +1,22 @@
 """What the forkserver of `serve` imports and warms once, so that no served run pays for it.
 
-Each line is something a run would otherwise load in its own process (see forkserver.py).
+Each line is something a run would otherwise load in its own process (see forkserver.py);
+py-spy over a burst's runs shows what is missing here as `_find_and_load` under a run.
 Importing this module opens no connection and starts no thread: it is forked afterwards.
 """
 
+import anyio._backends._asyncio  # noqa: F401 (Prefect's run engine starts anyio loops)
 import fastapi.encoders  # noqa: F401 (Prefect encodes a run's parameters with it)
-import prefect.flow_engine  # noqa: F401
+import prefect.concurrency.sync  # the writer slot
+import prefect.flow_engine
+import prefect.utilities.visualization  # noqa: F401
 import pymysql  # noqa: F401
 import sqlalchemy.dialects.mysql.pymysql  # noqa: F401
 
 import flows.backfill
 import flows.process_batch
 import flows.process_invoice  # noqa: F401
-from docproc import storage
+from docproc import migrations, storage
 
+migrations.head()  # Alembic and its revision scripts: each run's first database use checks them
 storage.warm_up()

@@ -4,9 +4,14 @@ A run costs a process start and a handful of task-run state writes whatever its 
 so a burst handed over one object at a time is capped far below what a backfill of the
 same objects does. `GroupingHandOver` wraps the webhook's hand-over: on a quiet system
 an object goes at once, alone (the fast single-upload path); while hand-overs are
-under way, objects that arrive within a short window are gathered, up to a bound, and
+under way, objects that arrive within a window are gathered, up to a bound, and
 handed over as one group. Each SNS request is held until its group is handed over, so
 a failure still answers every one of them with 503, and SNS retries.
+
+Two clocks: `quiet_seconds` after the last hand-over an upload goes alone again (short,
+so that uploads one after another each go at once), while `window_seconds` is how long
+a group under a burst gathers (long enough that a burst makes few, full groups: every
+run costs seconds of CPU whatever its size, measured with bench/burst.py).
 """
 
 from __future__ import annotations
@@ -18,9 +23,12 @@ from collections.abc import Callable, Sequence
 from docproc.models import ObjectRef
 from docproc.webhook import HandOver, HandOverError
 
-WINDOW_SECONDS = 1.0
+QUIET_SECONDS = 1.0
+WINDOW_SECONDS = 2.5
+# Also Prefect's bound on an event's related resources (an object each, events.py):
+# a larger group would be refused by the API.
 MAX_GROUP = 100
-# Well below SNS's 15 s: a request whose group never finishes still gets its 503.
+# With the window, below SNS's 15 s: a request whose group never finishes gets its 503.
 WAIT_SECONDS = 10.0
 
 
@@ -37,7 +45,7 @@ class GroupingHandOver:
 
     The first caller of a group leads it: it waits out the window (or until the
     group is full), hands the group over and tells the others the result. A leader
-    arriving after a quiet spell (nothing handed over within the window) goes at once.
+    arriving after a quiet spell (nothing handed over for `quiet_seconds`) goes at once.
     """
 
     def __init__(
@@ -45,15 +53,17 @@ class GroupingHandOver:
         hand_over: HandOver,
         window_seconds: float = WINDOW_SECONDS,
         max_group: int = MAX_GROUP,
+        quiet_seconds: float = QUIET_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._hand_over = hand_over
         self._window = window_seconds
+        self._quiet = quiet_seconds
         self._max = max_group
         self._clock = clock
         self._lock = threading.Lock()
         self._open: _Group | None = None
-        self._busy_until = float("-inf")  # the end of the last hand-over plus the window
+        self._busy_until = float("-inf")  # the end of the last hand-over, plus quiet_seconds
         self.groups = 0
 
     def __call__(self, refs: Sequence[ObjectRef]) -> None:
@@ -62,7 +72,7 @@ class GroupingHandOver:
         with self._lock:
             quiet = self._open is None and self._clock() >= self._busy_until
             group, leader = self._join(refs)
-            # Until this hand-over ends (and a window after), later callers gather.
+            # Until this hand-over ends (and quiet_seconds after), later callers gather.
             self._busy_until = float("inf")
         if not leader:
             if not group.done.wait(WAIT_SECONDS + self._window):
@@ -86,7 +96,7 @@ class GroupingHandOver:
         finally:
             with self._lock:
                 self.groups += 1
-                self._busy_until = self._clock() + self._window
+                self._busy_until = self._clock() + self._quiet
             group.done.set()
 
     def _join(self, refs: Sequence[ObjectRef]) -> tuple[_Group, bool]:
@@ -106,5 +116,8 @@ class GroupingHandOver:
             group.full.set()  # no room: hand it over now
         group = _Group()
         group.refs.extend(refs)
-        self._open = None if len(group.refs) >= self._max else group
+        self._open = group
+        if len(group.refs) >= self._max:
+            self._open = None
+            group.full.set()  # full from the start: nothing to wait for
         return group, True

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -26,7 +26,7 @@ from devtools.sns_signing import (
     sns_timestamp,
 )
 from docproc import events
-from docproc.grouping import GroupingHandOver
+from docproc.grouping import MAX_GROUP, GroupingHandOver
 from docproc.models import ObjectRef
 from docproc.settings import Settings
 from docproc.webhook import HandOverError, create_app
@@ -34,6 +34,7 @@ from tests.unit.test_webhook import serving
 
 BUCKET = "src"
 LONG = 30.0  # a window no test waits out: groups end by their bound
+HOUR = 3600.0
 
 
 def ref(i: int, bucket: str = BUCKET) -> ObjectRef:
@@ -97,6 +98,42 @@ def test_a_lone_upload_on_a_quiet_system_goes_at_once_alone() -> None:
     assert recorder.calls == [[ref(1)]] and grouping_done == 1
 
 
+def returns_soon(call: Callable[[], None]) -> bool:
+    """Whether `call` returns well within LONG: a hand-over that waited out an hour's
+    window would not."""
+    thread = threading.Thread(target=call, daemon=True)
+    thread.start()
+    thread.join(LONG)
+    return not thread.is_alive()
+
+
+def test_quiet_is_its_own_clock_not_the_window() -> None:
+    recorder, now = Recorder(), [0.0]
+    grouping = GroupingHandOver(
+        recorder, window_seconds=HOUR, quiet_seconds=1.0, max_group=2, clock=lambda: now[0]
+    )
+    assert returns_soon(lambda: grouping([ref(1)]))
+    now[0] = 1.5  # quiet again, though well within the window
+    assert returns_soon(lambda: grouping([ref(2)]))
+    now[0] = 2.0  # within quiet_seconds of the last hand-over: these two gather
+    assert call_all(grouping, [[ref(3)], [ref(4)]]) == ["ok", "ok"]
+    assert [sorted(r.key for r in c) for c in recorder.calls] == [
+        [ref(1).key],
+        [ref(2).key],
+        [ref(3).key, ref(4).key],
+    ]
+
+
+def test_a_request_that_fills_a_group_goes_without_waiting() -> None:
+    recorder = Recorder()
+    grouping = GroupingHandOver(recorder, window_seconds=HOUR, max_group=2)
+    first = busy(grouping, recorder)
+    recorder.release.set()
+    assert returns_soon(lambda: grouping([ref(1), ref(2)]))
+    first.join(LONG)
+    assert [ref(1), ref(2)] in recorder.calls
+
+
 def test_uploads_during_a_hand_over_are_one_group_cut_at_its_bound() -> None:
     recorder = Recorder()
     grouping = GroupingHandOver(recorder, window_seconds=LONG, max_group=10)
@@ -151,6 +188,14 @@ def test_a_group_spanning_buckets_is_one_event_per_bucket() -> None:
     assert lone["payload"]["bucket"] == "other"
     [alone] = events.handed_over([ref(1)])
     assert {**alone, "occurred": None} == {**events.object_created(ref(1)), "occurred": None}
+
+
+def test_a_full_group_is_an_event_prefect_accepts() -> None:
+    from prefect.events import Event
+    from prefect.settings import PREFECT_EVENTS_MAXIMUM_RELATED_RESOURCES
+
+    assert PREFECT_EVENTS_MAXIMUM_RELATED_RESOURCES.value() >= MAX_GROUP
+    Event.model_validate(events.objects_created(BUCKET, [ref(i) for i in range(MAX_GROUP)]))
 
 
 def test_a_group_event_id_names_its_versions_not_their_order() -> None:
