@@ -55,6 +55,11 @@ class Burst:
     warnings: list[str]  # the runs' log lines of WARNING and above
 
     @property
+    def last_created(self) -> float:
+        """When the burst's last run was created, in seconds from the first PUT."""
+        return max((created for _, created, _, _ in self.timeline), default=float("nan"))
+
+    @property
     def burst_rate(self) -> float:
         return self.docs / self.burst_seconds
 
@@ -213,7 +218,8 @@ def describe(found: Burst) -> str:
         f"burst of {found.docs}: {found.burst_seconds:.1f} s, {found.burst_rate:.1f} docs/s "
         f"({runs}; largest group {found.largest_group}); backfill of {found.docs}: "
         f"{found.backfill_seconds:.1f} s, {found.backfill_rate:.1f} docs/s; ratio "
-        f"{found.ratio:.2f}; lost {found.lost}, doubled {found.doubled}"
+        f"{found.ratio:.2f}; lost {found.lost}, doubled {found.doubled}; last run created "
+        f"{found.last_created:.1f} s after the first PUT"
     )
 
 

@@ -18,8 +18,8 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -182,17 +182,24 @@ def e2e_section(ctx: Context) -> list[Figure]:
     (what the README recommends for production), when a PostgreSQL server is reachable."""
     figures = _e2e_figures(ctx, "SQLite", ctx.prefect_env())
     try:
-        with harness.scratch_postgres(ctx.args.prefect_postgres) as prefect_db:
-            home = ctx.workdir / "prefect-pg"
-            with local_prefect_server(
-                home=home, log=ctx.workdir / "prefect-pg.log", database_url=prefect_db
-            ) as url:
-                env = {"PREFECT_API_URL": url, "PREFECT_HOME": str(home)}
-                figures += _e2e_figures(ctx, "PostgreSQL", env)
+        with _postgres_prefect(ctx, "e2e") as env:
+            figures += _e2e_figures(ctx, "PostgreSQL", env)
     except harness.BenchError as exc:
         note = f"not measured: {exc}"
         figures += [Figure("upload -> CSV, p50, Prefect on PostgreSQL", None, "s", note)]
     return figures
+
+
+@contextmanager
+def _postgres_prefect(ctx: Context, tag: str) -> Iterator[dict[str, str]]:
+    """A Prefect server of its own on a scratch PostgreSQL database, as `prefect_env`
+    gives the SQLite one; BenchError when no PostgreSQL is reachable."""
+    with harness.scratch_postgres(ctx.args.prefect_postgres) as prefect_db:
+        home = ctx.workdir / f"prefect-pg-{tag}"
+        with local_prefect_server(
+            home=home, log=ctx.workdir / f"prefect-pg-{tag}.log", database_url=prefect_db
+        ) as url:
+            yield {"PREFECT_API_URL": url, "PREFECT_HOME": str(home)}
 
 
 def _e2e_figures(ctx: Context, database: str, prefect_env: dict[str, str]) -> list[Figure]:
@@ -401,26 +408,39 @@ def latency_section(ctx: Context) -> list[Figure]:
 
 
 def burst_section(ctx: Context) -> list[Figure]:
-    """The event path under a burst against a backfill of as many, on one `serve`."""
+    """The event path under a burst against a backfill of as many, on one `serve`: with
+    Prefect on SQLite (what `serve` starts by default) and on PostgreSQL (`serve
+    --prefect-database`), when a PostgreSQL server is reachable."""
+    figures = _burst_figures(ctx, "SQLite", ctx.prefect_env())
+    try:
+        with _postgres_prefect(ctx, "burst") as env:
+            figures += _burst_figures(ctx, "PostgreSQL", env)
+    except harness.BenchError as exc:
+        figures += [Figure("burst, Prefect on PostgreSQL", None, "docs/s", f"not measured: {exc}")]
+    return figures
+
+
+def _burst_figures(ctx: Context, database: str, prefect_env: dict[str, str]) -> list[Figure]:
     docs = 200 if ctx.args.quick else ctx.args.burst_docs
     with (
         moto_server() as endpoint,
         harness.scratch_database(ctx.args.database_url) as database_url,
     ):
-        found = burst.measure(endpoint, ctx.prefect_env(), database_url, docs, ctx.workdir)
+        found = burst.measure(endpoint, prefect_env, database_url, docs, ctx.workdir)
     runs = ", ".join(f"{n} {name}" for name, n in sorted(found.runs.items()))
     note = (
         f"bench/burst.py: {docs:,} uploads at once ({burst.UPLOAD_THREADS} S3 PUTs in flight, "
         "each delivered by moto SNS to `docproc serve`'s webhook) until every version has its "
         f"`documents` row: {found.burst_seconds:.1f} s in {runs} runs (largest group "
-        f"{found.largest_group}); baseline: `python -m docproc backfill` of {docs:,} other "
-        f"documents through the same Prefect server, {found.backfill_seconds:.1f} s."
+        f"{found.largest_group}); last run created {found.last_created:.1f} s after the first "
+        f"PUT; baseline: `python -m docproc backfill` of {docs:,} other documents through the "
+        f"same Prefect server (on {database}), {found.backfill_seconds:.1f} s."
     )
     return [
-        Figure(f"burst of {docs:,} uploads, event path", found.burst_rate, "docs/s", note,
-               baseline=found.backfill_rate, baseline_name="backfill",
+        Figure(f"burst of {docs:,} uploads, Prefect on {database}", found.burst_rate, "docs/s",
+               note, baseline=found.backfill_rate, baseline_name="backfill",
                goal=">= 0.5x the backfill", met=found.ratio >= 0.5, digits=1),
-        Figure("burst: lost + doubled", found.lost + found.doubled, "docs",
+        Figure(f"burst on {database}: lost + doubled", found.lost + found.doubled, "docs",
                f"Versions without a row: {found.lost}; named by two runs or recorded twice: "
                f"{found.doubled}.", goal="0", met=found.lost + found.doubled == 0),
     ]  # fmt: skip

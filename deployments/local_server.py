@@ -9,9 +9,40 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from devtools.emulator import free_port, stop, wait_for_http
 
-DATABASE_VARIABLE = "PREFECT_API_DATABASE_CONNECTION_URL"
+# Prefect's setting, by the name it reads first; the older name is an alias of it.
+DATABASE_VARIABLE = "PREFECT_SERVER_DATABASE_CONNECTION_URL"
+LEGACY_DATABASE_VARIABLE = "PREFECT_API_DATABASE_CONNECTION_URL"
+
+
+def configured_database(environ: Mapping[str, str]) -> str | None:
+    """The database the environment gives Prefect's server; None: SQLite in PREFECT_HOME."""
+    return environ.get(DATABASE_VARIABLE) or environ.get(LEGACY_DATABASE_VARIABLE) or None
+
+
+def check_database(database_url: str) -> str:
+    """The URL, if Prefect's server can use it; else ValueError with what it takes."""
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        url = None
+    if url is None or url.drivername not in {"postgresql+asyncpg", "sqlite+aiosqlite"}:
+        raise ValueError(
+            f"{describe_database(database_url) if url else database_url!r}: Prefect's server "
+            "takes postgresql+asyncpg://user:pw@host:5432/db (or sqlite+aiosqlite:///path)"
+        )
+    return database_url
+
+
+def describe_database(database_url: str | None) -> str:
+    """`SQLite`, or the URL without its password, for the line `serve` prints."""
+    if not database_url:
+        return "SQLite"
+    return make_url(database_url).render_as_string(hide_password=True)
 
 
 def server_env(
@@ -32,6 +63,7 @@ def server_env(
     if home is not None:
         env["PREFECT_HOME"] = str(home)
     if database_url:
+        env.pop(LEGACY_DATABASE_VARIABLE, None)
         env[DATABASE_VARIABLE] = database_url
     return env
 
@@ -47,7 +79,8 @@ def local_prefect_server(
 
     The UI is told its own API address: on any port but 4200 it would otherwise
     call 127.0.0.1:4200 and show "Can't connect to Server API". The server's database is
-    `database_url`, else PREFECT_API_DATABASE_CONNECTION_URL, else SQLite in its home.
+    `database_url`, else Prefect's own setting (configured_database), else SQLite in its
+    home.
     """
     port = port or free_port()
     api_url = f"http://127.0.0.1:{port}/api"

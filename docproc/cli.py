@@ -483,6 +483,16 @@ def serve(
     prefect_port: Annotated[
         int | None, typer.Option(help="Port of the local Prefect server, when one is started.")
     ] = None,
+    prefect_database: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            help="Database of the local Prefect server, e.g. "
+            "postgresql+asyncpg://user:pw@host:5432/prefect (an empty database: Prefect "
+            "creates its tables). Default: PREFECT_SERVER_DATABASE_CONNECTION_URL, else "
+            "SQLite in PREFECT_HOME, which keeps bursts of uploads waiting.",
+        ),
+    ] = None,
 ) -> None:
     """Run the webhook and a runner of the deployments together, until Ctrl-C.
 
@@ -490,9 +500,15 @@ def serve(
     """
     quiet_prefect()
     load_settings()
+    from deployments.local_server import check_database
     from deployments.serve import serve as run_serve
 
-    run_serve(host, port, poll_seconds, prefect_port)
+    if prefect_database:
+        try:
+            check_database(prefect_database)
+        except ValueError as exc:
+            fail(f"--prefect-database {exc}")
+    run_serve(host, port, poll_seconds, prefect_port, prefect_database=prefect_database)
 
 
 @app.command()

@@ -9,7 +9,14 @@ import pytest
 from jinja2 import Template
 
 from deployments.definitions import declared, served_flows, triggers
-from deployments.local_server import DATABASE_VARIABLE, server_env
+from deployments.local_server import (
+    DATABASE_VARIABLE,
+    LEGACY_DATABASE_VARIABLE,
+    check_database,
+    configured_database,
+    describe_database,
+    server_env,
+)
 from docproc import events
 from docproc.models import ObjectRef
 
@@ -98,10 +105,25 @@ class TestLocalServerEnvironment:
             ({}, None, None),  # SQLite in PREFECT_HOME
             ({DATABASE_VARIABLE: "postgresql+asyncpg://db/a"}, None, "postgresql+asyncpg://db/a"),
             ({DATABASE_VARIABLE: "postgresql+asyncpg://db/a"}, "sqlite:///b", "sqlite:///b"),
+            ({LEGACY_DATABASE_VARIABLE: "postgresql+asyncpg://db/a"}, "sqlite:///b", "sqlite:///b"),
         ],
     )
     def test_the_database_given_wins_over_the_environment(
         self, environ: dict[str, str], database_url: str | None, expected: str | None
     ) -> None:
         env = server_env(environ, self.API, 4321, database_url=database_url)
-        assert env.get(DATABASE_VARIABLE) == expected
+        assert configured_database(env) == expected
+
+    @pytest.mark.parametrize(
+        "url", ["postgresql://u:s3cret@db/p", "mysql+pymysql://db/p", "not a url", "sqlite:///x.db"]
+    )
+    def test_a_database_prefect_cannot_use_is_refused_in_one_line(self, url: str) -> None:
+        with pytest.raises(ValueError, match="postgresql\\+asyncpg://") as refused:
+            check_database(url)
+        assert "s3cret" not in str(refused.value)
+        assert check_database("postgresql+asyncpg://u:pw@db/p") == "postgresql+asyncpg://u:pw@db/p"
+
+    def test_serve_names_the_database_without_its_password(self) -> None:
+        assert describe_database(None) == "SQLite"
+        described = describe_database("postgresql+asyncpg://prefect:s3cret@db:5432/prefect")
+        assert described == "postgresql+asyncpg://prefect:***@db:5432/prefect"
