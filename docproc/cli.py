@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -37,9 +39,29 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     raise typer.Exit(code)
 
 
-def quiet_prefect() -> None:
-    """Prefect's local server phones home at start; nothing here may reach the internet."""
+def prefect_defaults() -> None:
+    """Defaults for the Prefect server a command may start, where Prefect's do not fit.
+
+    Its local server phones home at start; nothing here may reach the internet. Without
+    PREFECT_API_URL, Prefect gives its temporary server 20 s to start: on a busy 2-core
+    machine (`make test`) that was not enough, and the command died with a traceback.
+    """
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
+@contextmanager
+def temporary_server_failures() -> Iterator[None]:
+    """Prefect's temporary server that did not start, in one line rather than a traceback."""
+    try:
+        yield
+    except RuntimeError as exc:
+        if "ephemeral Prefect API server" not in str(exc):
+            raise
+        fail(
+            f"{exc} Set PREFECT_API_URL to a running Prefect server (or raise "
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS)."
+        )
 
 
 def load_settings() -> None:
@@ -147,10 +169,11 @@ def require_object(uri: str) -> tuple[str, str]:
 
 def run_process(bucket: str, key: str, *, force: bool = False, replace: bool = False) -> Outcome:
     """Run the flow in this process and turn whatever it ended with into an Outcome."""
-    quiet_prefect()
+    prefect_defaults()
     from flows.process_invoice import process_invoice
 
-    state = process_invoice(bucket, key, force=force, replace=replace, return_state=True)
+    with temporary_server_failures():
+        state = process_invoice(bucket, key, force=force, replace=replace, return_state=True)
     result = state.result(raise_on_failure=False)
     if isinstance(result, Outcome):
         return result
@@ -280,7 +303,7 @@ def run_backfill(
     """The flow in this process, with a progress bar fed by its batches."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    quiet_prefect()
+    prefect_defaults()
     from flows.backfill import backfill_prefix, watching
 
     columns = (
@@ -300,7 +323,7 @@ def run_backfill(
             rate = f"{summary.docs_per_second:.0f} docs/s"
             progress.update(bar, total=total, completed=summary.listed, counts=counts, rate=rate)
 
-        with watching(show):
+        with watching(show), temporary_server_failures():
             chosen = selection or Selection()
             state = backfill_prefix(
                 bucket,
@@ -498,7 +521,7 @@ def serve(
 
     Uses PREFECT_API_URL, or starts a local Prefect server (and prints its UI address).
     """
-    quiet_prefect()
+    prefect_defaults()
     load_settings()
     from deployments.local_server import check_database
     from deployments.serve import serve as run_serve
@@ -514,7 +537,7 @@ def serve(
 @app.command()
 def webhook(host: Host = "127.0.0.1", port: Port = 8080) -> None:
     """Run the SNS webhook alone; it hands objects to the Prefect API at PREFECT_API_URL."""
-    quiet_prefect()
+    prefect_defaults()
     load_settings()
     import uvicorn
 

@@ -105,6 +105,17 @@ def test_process_on_the_temporary_api_shows_no_traceback(pipeline: Pipeline) -> 
     assert "Error" not in result.stderr
 
 
+def test_a_temporary_api_that_does_not_start_is_one_line(pipeline: Pipeline) -> None:
+    """No time at all to start it: the error says what to set, without a traceback."""
+    pipeline.upload("in/good.txt", SAMPLE)
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "0"
+    result = docproc("process", f"s3://{pipeline.source}/in/good.txt", env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Set PREFECT_API_URL" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
 def test_init_db_is_idempotent_and_refuses_a_bad_url(mysql_url: str) -> None:
     env = dict(os.environ, DOCPROC_DATABASE_URL=mysql_url)
     for _ in range(2):
