@@ -31,7 +31,7 @@ CLIENT_MAX_RETRIES = "8"
 # Measured with bench/burst.py: on SQLite the server's own trigger actions meet
 # "database is locked" under a burst and back off, so group runs start up to a minute late.
 SQLITE_HINT = (
-    "  bursts of uploads go about twice as fast with Prefect on PostgreSQL: "
+    "  under bursts of uploads SQLite starts runs late; for PostgreSQL: "
     "--prefect-database postgresql+asyncpg://user:pw@host:5432/prefect"
 )
 
