@@ -49,7 +49,8 @@ class Burst:
     doubled: int
     runs: Counter[str]  # flow runs of the burst by flow
     largest_group: int
-    # Each run's objects and its creation, start and end, in seconds from the first PUT.
+    # Each run's objects and its creation, start and end, in seconds from the first PUT,
+    # in order of creation.
     timeline: list[tuple[int, float, float, float]]
     started: float  # the first PUT, seconds since the epoch
     warnings: list[str]  # the runs' log lines of WARNING and above
@@ -171,7 +172,7 @@ def measure(
         doubled=sum(n - 1 for n in handed.values() if n > 1) + max(0, recorded - docs),
         runs=Counter(_flow(r) for r in runs),
         largest_group=max((len(r.parameters.get("objects", [1])) for r in runs), default=0),
-        timeline=sorted(_timeline(r, wall_started) for r in runs),
+        timeline=sorted((_timeline(r, wall_started) for r in runs), key=lambda t: t[1]),
         started=wall_started,
         warnings=warnings,
     )
@@ -261,7 +262,7 @@ def main() -> None:
             if args.timeline:
                 print(f"first PUT at {found.started:.0f}; per run: objects, created, started, "
                       "ended (s after it)")  # fmt: skip
-                for size, created, began, ended in sorted(found.timeline, key=lambda t: t[1]):
+                for size, created, began, ended in found.timeline:
                     print(f"{size:7d} {created:8.1f} {began:8.1f} {ended:6.1f}")
                 print(*found.warnings[:40], sep="\n")
             print(describe(found))
