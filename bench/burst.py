@@ -27,7 +27,6 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from bench import corpus, e2e_latency, harness
-from deployments.local_server import local_prefect_server
 from devtools.emulator import moto_server
 from docproc import schema, storage
 from docproc.loader import make_engine
@@ -228,12 +227,7 @@ def main() -> None:
     cli = argparse.ArgumentParser(description="A burst of uploads vs a backfill, same serve.")
     cli.add_argument("--docs", type=int, default=200)
     cli.add_argument("--database-url", default=harness.DEFAULT_MYSQL, help="MySQL server URL")
-    cli.add_argument(
-        "--prefect-postgres",
-        metavar="URL",
-        help="run Prefect's server on a scratch database of this PostgreSQL server "
-        f"(e.g. {harness.DEFAULT_POSTGRES}) instead of SQLite",
-    )
+    harness.add_prefect_postgres(cli)
     cli.add_argument("--timeline", action="store_true", help="print each run's timeline")
     cli.add_argument("--keep", action="store_true", help="keep the logs (printed at the end)")
     args = cli.parse_args()
@@ -248,26 +242,17 @@ def main() -> None:
             if args.keep
             else stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix))
         )
-        home = workdir / "prefect"
-        prefect_db = (
-            stack.enter_context(harness.scratch_postgres(args.prefect_postgres))
-            if args.prefect_postgres
-            else None
-        )
-        with local_prefect_server(
-            home=home, log=workdir / "prefect.log", database_url=prefect_db
-        ) as api_url:
-            prefect_env = {"PREFECT_API_URL": api_url, "PREFECT_HOME": str(home)}
-            found = measure(endpoint, prefect_env, database_url, args.docs, workdir)
-            if args.timeline:
-                print(f"first PUT at {found.started:.0f}; per run: objects, created, started, "
-                      "ended (s after it)")  # fmt: skip
-                for size, created, began, ended in found.timeline:
-                    print(f"{size:7d} {created:8.1f} {began:8.1f} {ended:6.1f}")
-                print(*found.warnings[:40], sep="\n")
-            print(describe(found))
-            if args.keep:
-                print(f"logs: {workdir}")
+        prefect_env = stack.enter_context(harness.prefect_server(workdir, args.prefect_postgres))
+        found = measure(endpoint, prefect_env, database_url, args.docs, workdir)
+        if args.timeline:
+            print(f"first PUT at {found.started:.0f}; per run: objects, created, started, "
+                  "ended (s after it)")  # fmt: skip
+            for size, created, began, ended in found.timeline:
+                print(f"{size:7d} {created:8.1f} {began:8.1f} {ended:6.1f}")
+            print(*found.warnings[:40], sep="\n")
+        print(describe(found))
+        if args.keep:
+            print(f"logs: {workdir}")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,6 @@ from typing import Any
 from sqlalchemy import Engine
 
 from bench import corpus, harness
-from deployments.local_server import local_prefect_server
 from devtools.emulator import free_port, moto_server, wait_for_http
 from docproc import provision, schema, storage
 from docproc.export import csv_key
@@ -263,31 +262,15 @@ def main() -> None:
     cli = argparse.ArgumentParser(description="Upload-to-CSV latency through the trigger chain.")
     cli.add_argument("--uploads", type=int, default=20)
     cli.add_argument("--database-url", default=harness.DEFAULT_MYSQL, help="MySQL server URL")
-    cli.add_argument(
-        "--prefect-postgres",
-        metavar="URL",
-        help="run Prefect's server on a scratch database of this PostgreSQL server "
-        f"(e.g. {harness.DEFAULT_POSTGRES}) instead of SQLite",
-    )
+    harness.add_prefect_postgres(cli)
     args = cli.parse_args()
     with (
         tempfile.TemporaryDirectory(prefix="docproc-e2e-") as tmp,
         moto_server() as endpoint,
         harness.scratch_database(args.database_url) as database_url,
-        ExitStack() as stack,
+        harness.prefect_server(Path(tmp), args.prefect_postgres) as prefect_env,
     ):
-        workdir = Path(tmp)
-        home = workdir / "prefect"
-        prefect_db = (
-            stack.enter_context(harness.scratch_postgres(args.prefect_postgres))
-            if args.prefect_postgres
-            else None
-        )
-        with local_prefect_server(
-            home=home, log=workdir / "prefect.log", database_url=prefect_db
-        ) as api_url:
-            prefect_env = {"PREFECT_API_URL": api_url, "PREFECT_HOME": str(home)}
-            found = measure(endpoint, prefect_env, database_url, args.uploads, workdir)
+        found = measure(endpoint, prefect_env, database_url, args.uploads, Path(tmp))
     print(
         f"warm-up {found.warmup_seconds:.2f} s; {len(found.seconds)} uploads: "
         f"p50 {found.p50:.2f} s, p95 {found.p95:.2f} s, max {found.seconds[-1]:.2f} s; "

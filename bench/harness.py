@@ -6,6 +6,7 @@ on failure too.
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import resource
@@ -15,7 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,34 @@ def scratch_database(server_url: str = DEFAULT_MYSQL) -> Iterator[str]:
                 conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
     finally:
         admin.dispose()
+
+
+@contextmanager
+def prefect_server(
+    workdir: Path, postgres: str | None = None, name: str = "prefect"
+) -> Iterator[dict[str, str]]:
+    """A Prefect server of the bench's own, `PREFECT_API_URL` and `PREFECT_HOME` for its
+    clients: on SQLite in its home, or on a scratch database of the PostgreSQL server
+    `postgres` (BenchError when none is reachable). Its home and log are `name` in workdir."""
+    from deployments.local_server import local_prefect_server
+
+    with ExitStack() as stack:
+        database = stack.enter_context(scratch_postgres(postgres)) if postgres else None
+        home = workdir / name
+        url = stack.enter_context(
+            local_prefect_server(home=home, log=workdir / f"{name}.log", database_url=database)
+        )
+        yield {"PREFECT_API_URL": url, "PREFECT_HOME": str(home)}
+
+
+def add_prefect_postgres(cli: argparse.ArgumentParser) -> None:
+    """The option of the benches run alone that puts their Prefect server on PostgreSQL."""
+    cli.add_argument(
+        "--prefect-postgres",
+        metavar="URL",
+        help="run Prefect's server on a scratch database of this PostgreSQL server "
+        f"(e.g. {DEFAULT_POSTGRES}) instead of SQLite",
+    )
 
 
 @contextmanager

@@ -18,8 +18,8 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -37,7 +37,6 @@ from bench import einvoice as einvoice_bench
 from bench import parse as parse_bench
 from bench import webhook as webhook_bench
 from bench.latency_proxy import LatencyProxy
-from deployments.local_server import local_prefect_server
 from devtools.emulator import moto_server
 from docproc import storage
 from docproc.schema import documents
@@ -97,12 +96,8 @@ class Context:
     def prefect_env(self) -> dict[str, str]:
         """PREFECT_API_URL of this run's server (started on first use) and its PREFECT_HOME."""
         if not self._prefect:
-            home = self.workdir / "prefect"
             console.print("starting a Prefect server ...")
-            url = self.stack.enter_context(
-                local_prefect_server(home=home, log=self.workdir / "prefect-server.log")
-            )
-            self._prefect = {"PREFECT_API_URL": url, "PREFECT_HOME": str(home)}
+            self._prefect = self.stack.enter_context(harness.prefect_server(self.workdir))
         return self._prefect
 
 
@@ -182,24 +177,14 @@ def e2e_section(ctx: Context) -> list[Figure]:
     (what the README recommends for production), when a PostgreSQL server is reachable."""
     figures = _e2e_figures(ctx, "SQLite", ctx.prefect_env())
     try:
-        with _postgres_prefect(ctx, "e2e") as env:
+        with harness.prefect_server(
+            ctx.workdir, ctx.args.prefect_postgres, "prefect-pg-e2e"
+        ) as env:
             figures += _e2e_figures(ctx, "PostgreSQL", env)
     except harness.BenchError as exc:
         note = f"not measured: {exc}"
         figures += [Figure("upload -> CSV, p50, Prefect on PostgreSQL", None, "s", note)]
     return figures
-
-
-@contextmanager
-def _postgres_prefect(ctx: Context, tag: str) -> Iterator[dict[str, str]]:
-    """A Prefect server of its own on a scratch PostgreSQL database, as `prefect_env`
-    gives the SQLite one; BenchError when no PostgreSQL is reachable."""
-    with harness.scratch_postgres(ctx.args.prefect_postgres) as prefect_db:
-        home = ctx.workdir / f"prefect-pg-{tag}"
-        with local_prefect_server(
-            home=home, log=ctx.workdir / f"prefect-pg-{tag}.log", database_url=prefect_db
-        ) as url:
-            yield {"PREFECT_API_URL": url, "PREFECT_HOME": str(home)}
 
 
 def _e2e_figures(ctx: Context, database: str, prefect_env: dict[str, str]) -> list[Figure]:
@@ -413,7 +398,9 @@ def burst_section(ctx: Context) -> list[Figure]:
     --prefect-database`), when a PostgreSQL server is reachable."""
     figures = _burst_figures(ctx, "SQLite", ctx.prefect_env())
     try:
-        with _postgres_prefect(ctx, "burst") as env:
+        with harness.prefect_server(
+            ctx.workdir, ctx.args.prefect_postgres, "prefect-pg-burst"
+        ) as env:
             figures += _burst_figures(ctx, "PostgreSQL", env)
     except harness.BenchError as exc:
         figures += [Figure("burst, Prefect on PostgreSQL", None, "docs/s", f"not measured: {exc}")]
