@@ -26,7 +26,7 @@ from docproc import reconcile, storage
 from docproc.models import ListedObject, ObjectRef, Status
 from docproc.summary import Summary
 from flows.naming import artifact_key, progress, publish
-from tasks import resources
+from tasks import resources, writer_slot
 from tasks.batch import (
     Document,
     check_batch,
@@ -192,7 +192,7 @@ def in_process_batches(
 ) -> None:
     in_flight: deque[Batch] = deque()
     # One writer whose loads follow one another: one writer slot for the whole run.
-    with resources.database_writer():
+    with writer_slot.database_writer():
         for number, page in enumerate(pages, start=1):
             summary.listed += len(page)
             label = f"batch {number} ({len(page)} objects)"

@@ -19,7 +19,7 @@ from prefect.utilities.annotations import opaque
 from docproc.models import Invoice, ListedObject, ObjectRef, Status
 from docproc.summary import Summary
 from flows.naming import artifact_key, name_run, publish
-from tasks import resources
+from tasks import writer_slot
 from tasks.batch import (
     Document,
     check_batch,
@@ -80,7 +80,7 @@ def process_batch(bucket: str, objects: list[list[Any]], force: bool = False) ->
     summary = Summary(listed=len(page))
     started = time.perf_counter()
     rows: dict[ObjectRef, Row] = {}
-    with resources.database_writer():
+    with writer_slot.database_writer():
         todo, _ = check_batch(opaque(page), force, label)
         pending = {o.ref for o in todo}
         for ref in refs:

@@ -27,7 +27,7 @@ from docproc.models import (
     Status,
 )
 from docproc.outputs import decision_output, output
-from tasks import resources
+from tasks import resources, writer_slot
 from tasks.options import TASK_DEFAULTS
 from tasks.pipeline import announce, replacing
 
@@ -165,7 +165,7 @@ def load_batch(
     # Backfill and batch runs hold a slot for their whole life, and this is a no-op
     # (measured under a 1,000-upload burst: batch runs that took it for the load alone
     # were no faster); a fanned-out backfill's child run takes one for its load here.
-    with resources.database_writer():
+    with writer_slot.database_writer():
         decisions = loader.record(
             resources.engine(),
             loaded,

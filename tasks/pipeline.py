@@ -27,7 +27,7 @@ from docproc.errors import DocprocError
 from docproc.loader import DocumentRecord
 from docproc.models import FetchedObject, Invoice, ObjectRef, Rejection
 from docproc.outputs import decision_output, output
-from tasks import resources
+from tasks import resources, writer_slot
 from tasks.options import TASK_DEFAULTS
 
 
@@ -104,7 +104,7 @@ def load(invoice: Invoice, fetched: FetchedObject, replace: bool = False) -> Loa
     def publish(decisions: Sequence[Decision]) -> None:
         written[:] = [uri for d in decisions if (uri := export(d)) is not None]
 
-    with resources.database_writer():
+    with writer_slot.database_writer():
         [decision] = loader.record(
             resources.engine(),
             loaded=[(invoice, fetched)],
@@ -142,7 +142,7 @@ def reject(ref: ObjectRef, rejection: Rejection) -> str:
     """Write the report, then record the rejection: the record is what marks the version done."""
     report = output(ref, rejection, resources.settings(), flow_run.id, loader.now())
     storage.put(resources.s3(), *report)
-    with resources.database_writer():
+    with writer_slot.database_writer():
         loader.record(resources.engine(), rejected=[(ref, rejection)], flow_run_id=flow_run.id)
     get_run_logger().info("wrote rejection report %s", report.uri)
     return report.uri

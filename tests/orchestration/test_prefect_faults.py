@@ -25,6 +25,7 @@ from prefect.client.schemas.objects import FlowRun
 from sqlalchemy import func, select
 
 from docproc import schema
+from tasks import writer_slot
 from tests.conftest import Pipeline
 from tests.faultproxy import FaultProxy, HttpFaultProxy
 
@@ -105,12 +106,13 @@ def test_a_slot_release_the_api_refuses_costs_a_warning_not_the_load(
 ) -> None:
     """The rows are in when the release fails: the run completes, the lease frees the slot."""
     pipeline.upload("in/a.txt", document(1))
-    # Six answers: Prefect's client tries once and retries five times.
-    prefect_faults.fail_next(6, r"^POST .*/v2/concurrency_limits/decrement-with-lease$")
+    # One answer per attempt: the first and one after each wait (about 13 s in all).
+    attempts = len(writer_slot.BUSY_RETRY_SECONDS) + 1
+    prefect_faults.fail_next(attempts, r"^POST .*/v2/concurrency_limits/decrement-with-lease$")
 
     outcomes, log = burst_with_log(pipeline, prefect_faults.url + "/api", ["in/a.txt"])
 
-    assert list(prefect_faults.answered_503.values()) == [6]
+    assert list(prefect_faults.answered_503.values()) == [attempts]
     assert [o["state"] for o in outcomes] == ["COMPLETED"], outcomes
     assert "could not release a docproc-mysql-writers slot" in log
     with pipeline.engine.connect() as conn:

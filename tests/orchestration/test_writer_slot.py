@@ -1,4 +1,5 @@
-"""The writer slot: a run that holds one writes under it in its tasks, without a second.
+"""The writer slot: a run that holds one writes under it in its tasks, without a second;
+a busy API is asked again after a short wait of ours, not Prefect's client's 2 s.
 
 A backfill is one writer whose loads follow one another: it holds one slot of
 `docproc-mysql-writers` for its whole run. Taking the slot again for each batch's load
@@ -8,24 +9,27 @@ cost about 2 s per batch under a busy event loop (measured at +15 ms S3 latency)
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
 from prefect import flow, task
-from prefect.client.orchestration import get_client
+from prefect.client.orchestration import SyncPrefectClient, get_client
 
-from tasks import resources
+from tasks import resources, writer_slot
+from tests.faultproxy import HttpFaultProxy
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
 
 def active_slots() -> int:
     with get_client(sync_client=True) as client:
-        limit = client.read_global_concurrency_limit_by_name(resources.WRITERS_LIMIT)
+        limit = client.read_global_concurrency_limit_by_name(writer_slot.WRITERS_LIMIT)
     return int(limit.active_slots)
 
 
 @task
 def write(seen: list[int]) -> None:
-    with resources.database_writer():
+    with writer_slot.database_writer():
         seen.append(active_slots())
 
 
@@ -34,14 +38,14 @@ def test_tasks_of_a_run_that_holds_a_slot_write_under_it() -> None:
 
     @flow
     def holding() -> None:
-        with resources.database_writer():
+        with writer_slot.database_writer():
             seen.append(active_slots())
             write.submit(seen).wait()  # another thread, the run's context copied
             write(seen)
         seen.append(active_slots())
 
     resources.reset()
-    resources._ensure_writers_limit()
+    writer_slot.ensure_limit()
     before = active_slots()
     holding()
 
@@ -57,8 +61,47 @@ def test_a_task_of_a_run_that_holds_none_takes_and_releases_its_own() -> None:
         seen.append(active_slots())
 
     resources.reset()
-    resources._ensure_writers_limit()
+    writer_slot.ensure_limit()
     before = active_slots()
     not_holding()
 
     assert seen == [before + 1, before]
+
+
+def test_a_busy_slot_api_is_asked_again_here_not_by_prefects_client(prefect_api: str) -> None:
+    """Prefect's client would retry the 503 itself, after 2 s: each attempt must reach
+    the API from `_asked`, which waits 50 ms first."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    target = urlsplit(prefect_api)
+    writer_slot.ensure_limit()
+    asked: list[int] = []
+
+    def request(client: SyncPrefectClient) -> int:
+        asked.append(1)
+        return client.read_global_concurrency_limit_by_name(writer_slot.WRITERS_LIMIT).limit
+
+    with HttpFaultProxy(target.hostname or "127.0.0.1", target.port or 80) as proxy:
+        proxy.fail_next(2, r"^GET .*/v2/concurrency_limits/")
+        with temporary_settings({PREFECT_API_URL: proxy.url + "/api"}):
+            limit = writer_slot._asked(request)
+
+    assert limit >= 1
+    assert len(asked) == 3  # two refused, the third answered
+    assert list(proxy.answered_503.values()) == [2]
+
+
+def test_the_slot_is_released_when_the_write_fails() -> None:
+    resources.reset()
+    writer_slot.ensure_limit()
+    before = active_slots()
+
+    @flow
+    def failing() -> None:
+        with writer_slot.database_writer():
+            raise RuntimeError("MySQL went away")
+
+    with pytest.raises(RuntimeError):
+        failing()
+
+    assert active_slots() == before
