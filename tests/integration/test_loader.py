@@ -1,10 +1,8 @@
 """The loader and schema against a real MariaDB (and SQLite, the demo's database)."""
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, inspect, select
@@ -12,41 +10,23 @@ from sqlalchemy import Engine, func, inspect, select
 from docproc import loader, schema
 from docproc.models import FetchedObject, Invoice, Item, ObjectRef, Problem, Reason, Rejection, Tax
 from docproc.schema import documents, invoice_items, invoice_taxes, invoices
-from tests.conftest import clear_tables
-
-
-@pytest.fixture(params=["mariadb", "sqlite"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "mariadb":
-        eng = request.getfixturevalue("mysql_engine")
-        clear_tables(eng)
-        yield eng
-    else:
-        eng = loader.make_engine(f"sqlite:///{tmp_path}/nested/dir/docproc.db")
-        schema.create_all(eng)
-        yield eng
-        eng.dispose()
+from tests import builders
 
 
 def invoice(**changes: object) -> Invoice:
-    base = Invoice(
-        customer_id="sm-LK0080145",
-        invoice_id="inv-00001",
-        invoice_date=date(2018, 3, 31),
-        seller='O\'Brien "Space" \\ Mechanics; DROP TABLE invoices; --',
-        buyer="Starfleet ₹ HQ",
-        currency="INR",
-        amount=Decimal("2100.00"),
-        tax_total=Decimal("200.00"),
-        total=Decimal("2300.00"),
-        total_in_words=None,
-        items=(
+    """With quotes, a backslash and SQL in its strings: they must reach the rows as they are."""
+    hostile: dict[str, object] = {
+        "customer_id": "sm-LK0080145",
+        "invoice_id": "inv-00001",
+        "seller": 'O\'Brien "Space" \\ Mechanics; DROP TABLE invoices; --',
+        "buyer": "Starfleet ₹ HQ",
+        "items": (
             Item(1, "controller", Decimal("2000.00"), Decimal("200.00")),
             Item(2, "dial", Decimal("100.00"), None),
         ),
-        taxes=(Tax("SGST", Decimal("120.00")), Tax("CGST", Decimal("80.00"))),
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
+        "taxes": (Tax("SGST", Decimal("120.00")), Tax("CGST", Decimal("80.00"))),
+    }
+    return builders.invoice(**(hostile | changes))
 
 
 def fetched(key: str = "in/a b.txt", etag: str = "e1") -> FetchedObject:

@@ -1,55 +1,18 @@
 """SPEC section 10 where the rows are written: the loader against MariaDB (and SQLite)."""
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
-from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
 
-from docproc import loader, schema
+from docproc import loader
 from docproc.duplicates import Decision, Kind
-from docproc.models import FetchedObject, Invoice, Item, ObjectRef, Tax
+from docproc.models import FetchedObject, Item, ObjectRef
 from docproc.schema import documents, invoice_items, invoices
-from tests.conftest import clear_tables
-
-
-@pytest.fixture(params=["mariadb", "sqlite"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "mariadb":
-        eng = request.getfixturevalue("mysql_engine")
-        clear_tables(eng)
-        yield eng
-    else:
-        eng = loader.make_engine(f"sqlite:///{tmp_path}/docproc.db")
-        schema.create_all(eng)
-        yield eng
-        eng.dispose()
-
-
-def invoice(**changes: object) -> Invoice:
-    base = Invoice(
-        customer_id="sm-1",
-        invoice_id="inv-1",
-        invoice_date=date(2018, 3, 31),
-        seller="Space Mechanics",
-        buyer="Starfleet",
-        currency="INR",
-        amount=Decimal("2100.00"),
-        tax_total=Decimal("200.00"),
-        total=Decimal("2300.00"),
-        total_in_words=None,
-        items=(
-            Item(1, "controller", Decimal("2000.00"), Decimal("200.00"), quantity=Decimal("2")),
-            Item(2, "dial", Decimal("100.00"), None),
-        ),
-        taxes=(Tax("SGST", Decimal("200.00")),),
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
-
+from tests.builders import invoice
 
 CHANGED = invoice(
     items=(

@@ -1,34 +1,12 @@
 """SPEC section 10's comparison of business values, without a database."""
 
 from dataclasses import replace
-from datetime import date
 from decimal import Decimal
 
 from docproc import duplicates
 from docproc.duplicates import Difference, Kind, LoadedDocument
-from docproc.models import Format, Invoice, Item, ObjectRef, Tax
-
-
-def invoice(**changes: object) -> Invoice:
-    base = Invoice(
-        customer_id="sm-1",
-        invoice_id="inv-1",
-        invoice_date=date(2018, 3, 31),
-        seller="Space Mechanics",
-        buyer="Starfleet",
-        currency="INR",
-        amount=Decimal("2100.00"),
-        tax_total=Decimal("200.00"),
-        total=Decimal("2300.00"),
-        total_in_words=None,
-        items=(
-            Item(1, "controller", Decimal("2000.00"), Decimal("200.00"), quantity=Decimal("2")),
-            Item(2, "dial", Decimal("100.00"), None),
-        ),
-        taxes=(Tax("SGST", Decimal("200.00"), rate=Decimal("9.5")),),
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
-
+from docproc.models import Format, Item, ObjectRef, Tax
+from tests.builders import invoice
 
 LOADED = LoadedDocument(ObjectRef("src", "a.txt", "e1"), "inv-1", 7)
 
