@@ -1,8 +1,15 @@
-"""The webhook's hand-over: object-created events posted to the Prefect API, acknowledged.
+"""The webhook's hand-over: a group's batch run created, the events posted, acknowledged.
 
-A lone object goes as `docproc.s3.object.created`, objects handed over together (see
-docproc/grouping.py) as one `docproc.s3.objects.created` per bucket; all in one POST.
+A lone object goes as `docproc.s3.object.created`, whose trigger in `prefect.yaml`
+starts its `process-invoice` run. Objects of a bucket handed over together (see
+docproc/grouping.py) get their `process-batch` run created here, directly from the
+deployment: under a burst, the server's trigger and actions pipeline turned events it
+had accepted into runs 6-40 s later on SQLite, which dominated the burst's time. Their
+`docproc.s3.objects.created` event still goes, naming the run, for the Event feed and
+users' automations; all events in one POST.
 
+The run comes first: if the POST then fails, the webhook answers 503, SNS delivers
+again, and the idempotency key (the group's id) gives back the same run.
 `prefect.events.emit_event` is fire-and-forget, so it cannot tell a down API from
 a delivered event; `POST /events` answers 204 once the server has the events,
 which is what lets the webhook answer SNS with 503 instead of losing work.
@@ -11,12 +18,20 @@ which is what lets the webhook answer SNS with 503 instead of losing work.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from uuid import UUID
 
 import httpx
 
 from docproc import events
 from docproc.models import ObjectRef
 from docproc.webhook import HandOverError
+from flows.process_batch import run_name
+
+BATCH_DEPLOYMENT = "process-batch/process-batch"
+
+
+def _line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 class PrefectHandOver:
@@ -24,7 +39,7 @@ class PrefectHandOver:
     call: API key or auth string, TLS (`PREFECT_API_TLS_INSECURE_SKIP_VERIFY`,
     `PREFECT_API_SSL_CERT_FILE`), `PREFECT_CLIENT_CUSTOM_HEADERS`, CSRF tokens."""
 
-    def __init__(self, timeout: float = 5.0) -> None:
+    def __init__(self, timeout: float = 5.0, batch_deployment: str = BATCH_DEPLOYMENT) -> None:
         from prefect.client.orchestration import get_client
         from prefect.context import SettingsContext, get_settings_context
         from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES
@@ -41,15 +56,51 @@ class PrefectHandOver:
         no_retries = current.settings.copy_with_update(updates={PREFECT_CLIENT_MAX_RETRIES: 0})
         # A context per call: calls come from several threads at once.
         self._settings = lambda: SettingsContext(profile=current.profile, settings=no_retries)
+        self._batch_deployment = batch_deployment
+        self._batch_deployment_id: UUID | None = None  # read at the first group
 
     def __call__(self, refs: Sequence[ObjectRef]) -> None:
-        body = events.handed_over(refs)
-        try:
-            with self._settings():
+        with self._settings():
+            runs = {
+                bucket: self._batch_run(bucket, group)
+                for bucket, group in events.by_bucket(refs).items()
+                if len(group) > 1
+            }
+            body = events.handed_over(refs, runs)
+            try:
                 response = self._client.request("POST", "/events", json=body)
-            response.raise_for_status()
-        except httpx.HTTPError as exc:
-            raise HandOverError(f"Prefect API did not take {len(body)} event(s): {exc}") from exc
+                response.raise_for_status()
+            except httpx.HTTPError as exc:
+                raise HandOverError(
+                    f"Prefect API did not take {len(body)} event(s): {_line(exc)}"
+                ) from exc
+
+    def _batch_run(self, bucket: str, group: list[ObjectRef]) -> UUID:
+        """The group's `process-batch` run, created once per group whatever the deliveries."""
+        from prefect.exceptions import ObjectNotFound, PrefectException
+
+        try:
+            if self._batch_deployment_id is None:
+                deployment = self._client.read_deployment_by_name(self._batch_deployment)
+                self._batch_deployment_id = deployment.id
+            run = self._client.create_flow_run_from_deployment(
+                self._batch_deployment_id,
+                parameters={"bucket": bucket, "objects": [[r.key, r.etag or ""] for r in group]},
+                idempotency_key=str(events.group_id(group)),
+                name=run_name(bucket, [r.key for r in group]),
+            )
+        except ObjectNotFound as exc:
+            raise HandOverError(
+                f"deployment {self._batch_deployment} not found: no run for {len(group)} "
+                f"objects of {bucket}"
+            ) from exc
+        except (httpx.HTTPError, PrefectException, ValueError) as exc:
+            self._batch_deployment_id = None  # read again next time: it may have been replaced
+            raise HandOverError(
+                f"Prefect API did not create the run of {len(group)} objects of {bucket}: "
+                f"{_line(exc)}"
+            ) from exc
+        return run.id
 
     def close(self) -> None:
         self._client.__exit__(None, None, None)

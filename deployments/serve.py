@@ -17,6 +17,7 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
+from docproc import events
 from docproc.grouping import GroupingHandOver
 from docproc.settings import get_settings
 from docproc.webhook import create_app, sns_clients
@@ -116,10 +117,11 @@ def serve(
 
         hand_over = PrefectHandOver()  # at api_url: the settings above
         stack.callback(hand_over.close)
-        # Uploads that arrive together go as one group, to one `process-batch` run.
+        # Uploads that arrive together go as one group, to one `process-batch` run; at most
+        # 99, so that the group's event can name them and its run (Prefect's limit is 100).
         app = create_app(
             get_settings(),
-            GroupingHandOver(hand_over),
+            GroupingHandOver(hand_over, max_group=events.MAX_OBJECTS_PER_GROUP),
             sns_client=sns_clients(*resources.aws_session()),
         )
         webhook = WebhookServer(app, host, port)

@@ -1,7 +1,9 @@
 """The events that hand S3 objects to Prefect: their names and shapes, defined once.
 
-The webhook emits them, the triggers in `prefect.yaml` (`process-invoice` for one
-object, `process-batch` for a group) expect them, and wiring tests keep them in step.
+The webhook emits them: a lone object's event starts its `process-invoice` run through
+the trigger in `prefect.yaml`; a group's event records its hand-over (the webhook creates
+the group's `process-batch` run itself, deployments/handover.py) and names that run.
+Wiring tests keep them in step.
 
 The loader's alerts of SPEC section 10 (a conflict held, a suspect flagged) are
 defined here too, for the automations in `automations/`.
@@ -10,7 +12,7 @@ defined here too, for the automations in `automations/`.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,8 +21,11 @@ from docproc.ids import path_segment
 from docproc.models import ObjectRef
 
 OBJECT_CREATED = "docproc.s3.object.created"
-# Objects of one bucket that arrived together (docproc/grouping.py): one batch run.
+# Objects of one bucket that arrived together (docproc/grouping.py), handed over to one
+# batch run: the event is for the Event feed and users' automations, no trigger's.
 OBJECTS_CREATED = "docproc.s3.objects.created"
+# Prefect takes at most 100 related resources per event: a group's objects and its run.
+MAX_OBJECTS_PER_GROUP = 99
 RESOURCE_PREFIX = "s3://"
 # Fixed namespace: the same object version always yields the same event id, so
 # Prefect's own de-duplication collapses repeated deliveries of it.
@@ -31,12 +36,6 @@ TRIGGER_PARAMETERS = {
     "bucket": "{{ event.payload.bucket }}",
     "key": "{{ event.payload.key }}",
     "etag": "{{ event.payload.etag }}",
-}
-
-GROUP_TRIGGER_PARAMETERS = {
-    "bucket": "{{ event.payload.bucket }}",
-    # A single expression: Prefect renders it as JSON, so the flow gets the list itself.
-    "objects": "{{ event.payload.objects }}",
 }
 
 
@@ -90,12 +89,31 @@ def group_id(refs: Sequence[ObjectRef]) -> uuid.UUID:
 
 
 def objects_created(
-    bucket: str, refs: Sequence[ObjectRef], occurred: datetime | None = None
+    bucket: str,
+    refs: Sequence[ObjectRef],
+    occurred: datetime | None = None,
+    flow_run_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
     """One event for a group of objects of `bucket`: each is named as a related resource
-    (so the event's page lists them) and in the payload as [key, etag] pairs."""
+    (so the event's page lists them) and in the payload as [key, etag] pairs; so is the
+    group's `process-batch` run, when given."""
     if any(r.bucket != bucket for r in refs):
         raise ValueError(f"a group event names objects of {bucket} only")
+    related = [
+        {
+            "prefect.resource.id": f"{RESOURCE_PREFIX}{r.bucket}/{r.key}",
+            "prefect.resource.role": "object",
+            "docproc.etag": r.etag or "",
+        }
+        for r in refs
+    ]
+    if flow_run_id is not None:
+        related.append(
+            {
+                "prefect.resource.id": f"prefect.flow-run.{flow_run_id}",
+                "prefect.resource.role": "flow-run",
+            }
+        )
     return {
         "id": str(group_id(refs)),
         "occurred": (occurred or datetime.now(UTC)).isoformat(),
@@ -105,27 +123,31 @@ def objects_created(
             "prefect.resource.name": f"{len(refs)} objects",
             "docproc.bucket": bucket,
         },
-        "related": [
-            {
-                "prefect.resource.id": f"{RESOURCE_PREFIX}{r.bucket}/{r.key}",
-                "prefect.resource.role": "object",
-                "docproc.etag": r.etag or "",
-            }
-            for r in refs
-        ],
+        "related": related,
         "payload": {"bucket": bucket, "objects": [[r.key, r.etag or ""] for r in refs]},
     }
 
 
-def handed_over(refs: Sequence[ObjectRef]) -> list[dict[str, Any]]:
-    """The events for objects handed over together: a lone object of its bucket keeps its
-    own event (and its own `process-invoice` run, the fast path); several make a group."""
-    by_bucket: dict[str, list[ObjectRef]] = {}
+def by_bucket(refs: Sequence[ObjectRef]) -> dict[str, list[ObjectRef]]:
+    """`refs` by bucket, in the order they came."""
+    out: dict[str, list[ObjectRef]] = {}
     for ref in refs:
-        by_bucket.setdefault(ref.bucket, []).append(ref)
+        out.setdefault(ref.bucket, []).append(ref)
+    return out
+
+
+def handed_over(
+    refs: Sequence[ObjectRef], flow_runs: Mapping[str, uuid.UUID] | None = None
+) -> list[dict[str, Any]]:
+    """The events for objects handed over together: a lone object of its bucket keeps its
+    own event (and its own `process-invoice` run, the fast path); several make a group,
+    whose event names its bucket's run in `flow_runs`, if any."""
+    runs = flow_runs or {}
     return [
-        object_created(group[0]) if len(group) == 1 else objects_created(bucket, group)
-        for bucket, group in by_bucket.items()
+        object_created(group[0])
+        if len(group) == 1
+        else objects_created(bucket, group, flow_run_id=runs.get(bucket))
+        for bucket, group in by_bucket(refs).items()
     ]
 
 

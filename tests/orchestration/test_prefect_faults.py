@@ -206,7 +206,7 @@ def _main(bucket: str, keys: list[str]) -> None:
 
 
 def _batch_main(bucket: str, keys: list[str]) -> None:
-    """One `process-batch` run over all keys, as the group trigger starts it."""
+    """One `process-batch` run over all keys, as the webhook creates it for a group."""
     from prefect.client.orchestration import get_client
     from prefect.flow_engine import run_flow
 

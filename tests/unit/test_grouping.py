@@ -254,24 +254,39 @@ def test_sns_requests_of_one_group_get_its_one_answer(
         assert all(r.json() == {"handed_over": 1, "duplicates": 0} for r in responses)
 
 
-def test_the_group_trigger_expects_the_group_event_and_fills_the_batch_flow() -> None:
+def test_no_trigger_starts_a_batch_run_and_a_group_starts_no_per_object_run() -> None:
+    """The webhook creates a group's `process-batch` run itself (deployments/handover.py):
+    a trigger as well would start a second run of every group."""
     import inspect
 
     from deployments.definitions import declared, served_flows, triggers
+    from deployments.handover import BATCH_DEPLOYMENT
     from flows.process_batch import process_batch
 
-    (trigger,) = triggers("process-batch")
-    assert trigger.expect == {events.OBJECTS_CREATED}
-    assert trigger.parameters == events.GROUP_TRIGGER_PARAMETERS
-    assert set(trigger.parameters) <= set(inspect.signature(process_batch.fn).parameters)
-    pattern = trigger.match.root["prefect.resource.id"]
-    group = events.objects_created(BUCKET, [ref(1), ref(2)])
-    assert isinstance(pattern, str)
-    assert group["resource"]["prefect.resource.id"].startswith(pattern.rstrip("*"))
+    assert triggers("process-batch") == []
     assert declared()["process-batch"]["entrypoint"] == "flows/process_batch.py:process_batch"
+    assert f"{process_batch.name}/process-batch" == BATCH_DEPLOYMENT
+    assert {"bucket", "objects"} <= set(inspect.signature(process_batch.fn).parameters)
     assert "process-batch" in {options["name"] for _, options in served_flows()}
-    (single,) = triggers("process-invoice")
-    assert events.OBJECTS_CREATED not in single.expect  # a group never starts a per-object run
+    for name in declared():
+        assert all(events.OBJECTS_CREATED not in t.expect for t in triggers(name))
+
+
+def test_a_group_event_names_its_run_within_prefects_limit_of_related_resources() -> None:
+    from prefect.server.events.schemas.events import Event
+
+    run = uuid.uuid4()
+    refs = [ref(i) for i in range(events.MAX_OBJECTS_PER_GROUP)]
+    [group] = events.handed_over(refs, {BUCKET: run})
+    assert group["related"][-1] == {
+        "prefect.resource.id": f"prefect.flow-run.{run}",
+        "prefect.resource.role": "flow-run",
+    }
+    assert len(group["related"]) == len(refs) + 1
+    Event.model_validate(group)  # what the server's POST /events checks
+    [other, lone] = events.handed_over([ref(1, "other"), ref(2, "other"), ref(3)], {BUCKET: run})
+    assert all(r["prefect.resource.role"] == "object" for r in other["related"])  # not its run
+    assert {**lone, "occurred": None} == {**events.object_created(ref(3)), "occurred": None}
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,14 @@
-"""The hand-over posts through Prefect's client: its auth and custom headers, no retries."""
+"""The hand-over posts through Prefect's client: its auth and custom headers, no retries;
+a group's run is created before its event, which names it."""
 
 from __future__ import annotations
 
 import json
 import threading
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -26,21 +29,34 @@ REF = ObjectRef("bucket", "in/a.txt", "etag1")
 
 
 class FakeApi(ThreadingHTTPServer):
-    """Records each request to /events and answers with `status`."""
+    """Records each request; answers POST /events with `status`, any other POST with 500,
+    and GET with 404 (it has no deployments)."""
 
     status = 204
-    seen: list[tuple[dict[str, str], Any]]
+    seen: list[tuple[str, str, dict[str, str], Any]]  # method, path, headers, body
 
 
 class Handler(BaseHTTPRequestHandler):
     server: FakeApi
 
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.server.seen.append(({k.lower(): v for k, v in self.headers.items()}, json.loads(body)))
-        self.send_response(self.server.status)
-        self.send_header("Content-Length", "0")
+    def _answer(self, status: int, body: bytes = b"") -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        self.server.seen.append(("POST", self.path, headers, body))
+        if self.path.endswith("/events"):
+            self._answer(self.server.status)
+        else:
+            self._answer(500, b'{"detail": "boom\\non two lines"}')
+
+    def do_GET(self) -> None:
+        self.server.seen.append(("GET", self.path, {}, None))
+        self._answer(404, b'{"detail": "Deployment not found"}')
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -70,7 +86,8 @@ def test_events_go_with_prefects_auth_and_custom_headers(api: FakeApi) -> None:
         hand_over([REF])
     finally:
         hand_over.close()
-    [(headers, body)] = api.seen
+    [(method, path, headers, body)] = api.seen  # a lone object: its event, nothing else
+    assert (method, path) == ("POST", "/api/events")
     assert headers["authorization"] == "Bearer pnu_test"
     assert headers["x-docproc-test"] == "yes"
     [event] = body
@@ -92,3 +109,101 @@ def test_a_refusal_is_one_attempt_and_an_error(api: FakeApi) -> None:
 def test_no_api_url_is_a_usage_error() -> None:
     with temporary_settings({PREFECT_API_URL: ""}), pytest.raises(ValueError, match="not set"):
         PrefectHandOver()
+
+
+GROUP = [ObjectRef("bucket", "in/a.txt", "etag1"), ObjectRef("bucket", "in/b.txt", None)]
+OTHER = ObjectRef("other", "in/c.txt", "etag3")
+
+
+def test_a_group_without_its_deployment_is_refused_before_any_event(api: FakeApi) -> None:
+    hand_over = PrefectHandOver()
+    try:
+        with pytest.raises(HandOverError) as raised:
+            hand_over([*GROUP, OTHER])
+    finally:
+        hand_over.close()
+    assert str(raised.value) == (
+        "deployment process-batch/process-batch not found: no run for 2 objects of bucket"
+    )
+    assert [(m, p) for m, p, _, _ in api.seen] == [
+        ("GET", "/api/deployments/name/process-batch/process-batch")
+    ]
+
+
+def test_a_group_run_that_fails_is_one_attempt_and_a_one_line_error(
+    api: FakeApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hand_over = PrefectHandOver()
+    deployment = uuid.uuid4()
+    reads: list[str] = []
+
+    def read(name: str) -> SimpleNamespace:
+        reads.append(name)
+        return SimpleNamespace(id=deployment)
+
+    monkeypatch.setattr(hand_over._client, "read_deployment_by_name", read)
+    try:
+        for _ in range(2):
+            with pytest.raises(HandOverError) as raised:
+                hand_over(GROUP)
+            message = str(raised.value)
+            assert message.startswith("Prefect API did not create the run of 2 objects of bucket:")
+            assert "500" in message and "\n" not in message
+    finally:
+        hand_over.close()
+    assert [(m, p) for m, p, _, _ in api.seen] == [
+        ("POST", f"/api/deployments/{deployment}/create_flow_run")
+    ] * 2  # no retry, no event
+    assert len(reads) == 2  # a failed run reads the deployment again: it may be a new one
+
+
+def test_a_group_run_comes_first_and_its_event_names_it(
+    api: FakeApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hand_over = PrefectHandOver()
+    deployment, run = uuid.uuid4(), uuid.uuid4()
+    reads: list[str] = []
+    created: list[tuple[uuid.UUID, dict[str, Any], int]] = []
+
+    def read(name: str) -> SimpleNamespace:
+        reads.append(name)
+        return SimpleNamespace(id=deployment)
+
+    def create(deployment_id: uuid.UUID, **kwargs: Any) -> SimpleNamespace:
+        created.append((deployment_id, kwargs, len(api.seen)))
+        return SimpleNamespace(id=run)
+
+    monkeypatch.setattr(hand_over._client, "read_deployment_by_name", read)
+    monkeypatch.setattr(hand_over._client, "create_flow_run_from_deployment", create)
+    try:
+        api.status = 503  # the run exists, the events are refused: SNS delivers again
+        with pytest.raises(HandOverError, match="did not take 2 event"):
+            hand_over([*GROUP, OTHER])
+        api.status = 204
+        hand_over([OTHER, *reversed(GROUP)])
+    finally:
+        hand_over.close()
+
+    assert reads == ["process-batch/process-batch"]  # once, then cached
+    expected = {
+        "parameters": {"bucket": "bucket", "objects": [["in/a.txt", "etag1"], ["in/b.txt", ""]]},
+        "idempotency_key": str(events.group_id(GROUP)),
+        "name": "2 objects from s3://bucket (in/a.txt ... in/b.txt)",
+    }
+    assert created[0] == (deployment, expected, 0)  # before any event
+    again_deployment, again, seen_before = created[1]
+    assert (again_deployment, again["idempotency_key"], seen_before) == (
+        deployment,
+        expected["idempotency_key"],  # the same key whatever the order: the same run
+        1,
+    )
+    for _, path, _, body in api.seen:
+        assert path == "/api/events"
+        group, lone = sorted(body, key=lambda e: e["event"], reverse=True)
+        assert group["event"] == events.OBJECTS_CREATED
+        assert group["id"] == str(events.group_id(GROUP))
+        assert group["related"][-1] == {
+            "prefect.resource.id": f"prefect.flow-run.{run}",
+            "prefect.resource.role": "flow-run",
+        }
+        assert {**lone, "occurred": None} == {**events.object_created(OTHER), "occurred": None}
