@@ -17,7 +17,6 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
-from docproc import events
 from docproc.grouping import GroupingHandOver
 from docproc.settings import get_settings
 from docproc.webhook import create_app, sns_clients
@@ -121,7 +120,7 @@ def serve(
         # 99, so that the group's event can name them and its run (Prefect's limit is 100).
         app = create_app(
             get_settings(),
-            GroupingHandOver(hand_over, max_group=events.MAX_OBJECTS_PER_GROUP),
+            GroupingHandOver(hand_over),
             sns_client=sns_clients(*resources.aws_session()),
         )
         webhook = WebhookServer(app, host, port)

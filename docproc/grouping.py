@@ -20,14 +20,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from docproc.events import MAX_OBJECTS_PER_GROUP
 from docproc.models import ObjectRef
 from docproc.webhook import HandOver, HandOverError
 
 QUIET_SECONDS = 1.0
 WINDOW_SECONDS = 2.5
-# Also Prefect's bound on an event's related resources (an object each, events.py):
-# a larger group would be refused by the API.
-MAX_GROUP = 100
+MAX_GROUP = MAX_OBJECTS_PER_GROUP  # the group event names each object and the run
 # With the window, below SNS's 15 s: a request whose group never finishes gets its 503.
 WAIT_SECONDS = 10.0
 

@@ -1,6 +1,6 @@
 """`process-batch`: objects that arrived together (a burst of uploads), as one batch run.
 
-Started by the `docproc.s3.objects.created` trigger. One run and six task runs for
+Created by the webhook for a group (deployments/handover.py). One run and six task runs for
 the whole group instead of one run and six task runs per object, which is what lets
 a burst go as fast as a backfill. The run is named after its objects and its
 artifact has a row per object, so each one's outcome is found by key or invoice id.

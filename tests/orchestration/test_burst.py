@@ -1,7 +1,8 @@
 """A burst of uploads through the real chain: grouped into batch runs, each object once.
 
 S3 PUTs from many threads at once (moto) -> SNS -> `docproc serve`'s webhook, which
-groups what arrives together -> `docproc.s3.objects.created` -> `process-batch` runs.
+groups what arrives together and creates each group's `process-batch` run itself (then
+posts the group's `docproc.s3.objects.created` event, naming the run).
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import TERMINAL_STATES
 from sqlalchemy import delete, func, select
 
-from docproc import schema
+from docproc import events, schema
 from docproc.models import ObjectRef
 from flows.process_batch import process_batch
 from tests.conftest import Pipeline
+from tests.orchestration.test_handover import group_events
 from tests.orchestration.test_trigger_chain import served, variant, wait_for  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -54,6 +56,7 @@ def finished(runs: list) -> bool:
 
 def test_a_burst_is_grouped_and_every_object_recorded_once(
     pipeline: Pipeline,
+    prefect_api: str,
     served: tuple[str, str],  # noqa: F811
 ) -> None:
     def upload(i: int) -> ObjectRef:
@@ -90,6 +93,27 @@ def test_a_burst_is_grouped_and_every_object_recorded_once(
             )
         [artifact] = artifacts
         assert all(f"| {key} |" in str(artifact.data) for key in keys)
+
+    # Created by the webhook (a trigger's run has a key of its own), named by its event.
+    by_key = {r.key: r for r in refs}
+    for run in batches:
+        keys = [k for k, _ in run.parameters["objects"]]
+        assert run.idempotency_key == str(events.group_id([by_key[k] for k in keys]))
+
+    def named() -> dict[str, set[str]]:
+        return {
+            e["id"]: {
+                r["prefect.resource.id"]
+                for r in e["related"]
+                if r["prefect.resource.role"] == "flow-run"
+            }
+            for e in group_events(prefect_api, pipeline.source)
+        }
+
+    wait_for(lambda: {r.idempotency_key for r in batches} <= set(named()), timeout=30)
+    naming = named()
+    for run in batches:
+        assert naming[run.idempotency_key] == {f"prefect.flow-run.{run.id}"}
 
 
 def test_a_group_run_again_after_a_crash_doubles_nothing(

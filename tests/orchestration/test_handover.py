@@ -1,0 +1,149 @@
+"""The hand-over against the session's Prefect server: a group's `process-batch` run is
+created from the deployment (no trigger), once however often the group is delivered,
+and the group's event names it.
+
+The deployment comes from `prefect.yaml` through `prefect deploy`, as a user would make
+it; no worker runs here, so the runs stay scheduled (and are deleted afterwards).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterId,
+    FlowRunFilter,
+    FlowRunFilterName,
+)
+from prefect.exceptions import ObjectAlreadyExists
+
+from deployments.handover import BATCH_DEPLOYMENT, PrefectHandOver
+from docproc import events
+from docproc.models import ObjectRef
+from docproc.webhook import HandOverError
+from flows.process_batch import run_name
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+
+@pytest.fixture
+def batch_deployment() -> Iterator[uuid.UUID]:
+    """`process-batch` deployed from `prefect.yaml`; its runs still scheduled are deleted after."""
+    with get_client(sync_client=True) as client, contextlib.suppress(ObjectAlreadyExists):
+        client.create_work_pool(WorkPoolCreate(name="docproc", type="process"))
+    deploy = subprocess.run(
+        [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "-n", "process-batch"],
+        cwd=REPO,
+        env=os.environ | {"DOCPROC_HOME": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+    with get_client(sync_client=True) as client:
+        deployment_id = client.read_deployment_by_name(BATCH_DEPLOYMENT).id
+    yield deployment_id
+    # Gone before any later test's worker or runner could start them.
+    with get_client(sync_client=True) as client:
+        for run in runs_of(deployment_id):
+            if run.state is not None and run.state.is_scheduled():
+                client.delete_flow_run(run.id)
+
+
+def runs_of(deployment_id: uuid.UUID, name: str = "") -> list[Any]:
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_=name)) if name else None,
+        )
+
+
+def group_events(api_url: str, bucket: str, timeout: float = 30) -> list[Any]:
+    """The group events of `bucket` the server has stored (it stores them a little later)."""
+    body = {
+        "filter": {
+            "event": {"name": [events.OBJECTS_CREATED]},
+            "resource": {"id": [f"s3://{bucket}"]},
+            "occurred": {"since": "2000-01-01T00:00:00Z"},
+        },
+        "limit": 50,
+    }
+    deadline = time.monotonic() + timeout
+    while True:
+        found = httpx.post(f"{api_url}/events/filter", json=body, timeout=10).json()["events"]
+        if found or time.monotonic() > deadline:
+            return list(found)
+        time.sleep(0.5)
+
+
+def group(size: int) -> list[ObjectRef]:
+    bucket = f"handover-{uuid.uuid4().hex[:8]}"
+    return [ObjectRef(bucket, f"in/{i:03d}.txt", f"etag{i}") for i in range(size)]
+
+
+def test_a_group_delivered_twice_is_one_batch_run_named_by_its_event(
+    batch_deployment: uuid.UUID, prefect_api: str
+) -> None:
+    with get_client(sync_client=True) as client:
+        owned = client.read_resource_related_automations(f"prefect.deployment.{batch_deployment}")
+    assert owned == []  # no trigger: it would start a second run of every group
+
+    refs = group(events.MAX_OBJECTS_PER_GROUP)  # the largest group: its event names 100
+    bucket, keys = refs[0].bucket, [r.key for r in refs]
+    hand_over = PrefectHandOver()
+    try:
+        hand_over(refs)
+        hand_over(list(reversed(refs)))  # SNS delivers again; the group is the same
+    finally:
+        hand_over.close()
+
+    [run] = runs_of(batch_deployment, bucket)
+    assert run.name == run_name(bucket, keys)
+    assert run.parameters["bucket"] == bucket
+    assert run.parameters["objects"] == [[r.key, r.etag] for r in refs]
+    assert run.idempotency_key == str(events.group_id(refs))
+    assert run.state is not None and run.state.is_scheduled()
+
+    found = group_events(prefect_api, bucket)
+    assert found
+    for event in found:
+        assert event["id"] == str(events.group_id(refs))
+        runs = [r for r in event["related"] if r["prefect.resource.role"] == "flow-run"]
+        assert runs == [
+            {
+                "prefect.resource.id": f"prefect.flow-run.{run.id}",
+                "prefect.resource.role": "flow-run",
+            }
+        ]
+        assert len(event["related"]) == len(refs) + 1
+
+
+def test_without_the_deployment_a_group_is_refused_and_no_run_exists(prefect_api: str) -> None:
+    missing = "process-batch/not-deployed"
+    refs = group(3)
+    hand_over = PrefectHandOver(batch_deployment=missing)
+    try:
+        with pytest.raises(HandOverError, match=f"deployment {missing} not found"):
+            hand_over(refs)
+    finally:
+        hand_over.close()
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_=refs[0].bucket))
+        )
+    assert runs == []
