@@ -17,17 +17,25 @@ which is what lets the webhook answer SNS with 503 instead of losing work.
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
 import httpx
 
 from docproc import events
+from docproc.errors import is_transient
 from docproc.models import ObjectRef
 from docproc.webhook import HandOverError
 from flows.process_batch import run_name
 
 BATCH_DEPLOYMENT = "process-batch/process-batch"
+# A busy server (SQLite's writer lock under a burst) answers a run's creation 503 now and
+# then: tried again this long, in waits of 0.25 s doubling, well within SNS's 15 s.
+# (An accepted event costs the server no write; a run does.)
+CREATE_RETRY_SECONDS = 5.0
 
 
 def _line(exc: BaseException) -> str:
@@ -83,11 +91,18 @@ class PrefectHandOver:
             if self._batch_deployment_id is None:
                 deployment = self._client.read_deployment_by_name(self._batch_deployment)
                 self._batch_deployment_id = deployment.id
-            run = self._client.create_flow_run_from_deployment(
-                self._batch_deployment_id,
-                parameters={"bucket": bucket, "objects": [[r.key, r.etag or ""] for r in group]},
-                idempotency_key=str(events.group_id(group)),
-                name=run_name(bucket, [r.key for r in group]),
+            run = _retrying(
+                lambda deployment_id=self._batch_deployment_id: (
+                    self._client.create_flow_run_from_deployment(
+                        deployment_id,
+                        parameters={
+                            "bucket": bucket,
+                            "objects": [[r.key, r.etag or ""] for r in group],
+                        },
+                        idempotency_key=str(events.group_id(group)),
+                        name=run_name(bucket, [r.key for r in group]),
+                    )
+                )
             )
         except ObjectNotFound as exc:
             raise HandOverError(
@@ -104,3 +119,18 @@ class PrefectHandOver:
 
     def close(self) -> None:
         self._client.__exit__(None, None, None)
+
+
+def _retrying(create: Any) -> Any:
+    """`create()`, again after a transient error until CREATE_RETRY_SECONDS have passed;
+    the idempotency key makes a creation that did land but lost its answer harmless."""
+    deadline = time.monotonic() + CREATE_RETRY_SECONDS
+    wait = 0.25
+    while True:
+        try:
+            return create()
+        except Exception as exc:
+            if not is_transient(exc) or time.monotonic() + wait > deadline:
+                raise
+        time.sleep(wait * (1 + random.random() / 2))  # noqa: S311 (jitter, not a secret)
+        wait *= 2

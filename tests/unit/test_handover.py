@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 from typing import Any
 
+import httpx
 import pytest
 from prefect.settings import (
     PREFECT_API_KEY,
@@ -20,6 +21,7 @@ from prefect.settings import (
     temporary_settings,
 )
 
+from deployments import handover
 from deployments.handover import PrefectHandOver
 from docproc import events
 from docproc.models import ObjectRef
@@ -130,9 +132,10 @@ def test_a_group_without_its_deployment_is_refused_before_any_event(api: FakeApi
     ]
 
 
-def test_a_group_run_that_fails_is_one_attempt_and_a_one_line_error(
+def test_a_group_run_the_api_keeps_refusing_is_tried_briefly_then_a_one_line_error(
     api: FakeApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(handover, "CREATE_RETRY_SECONDS", 0.6)  # waits 0.25, then 0.5: over
     hand_over = PrefectHandOver()
     deployment = uuid.uuid4()
     reads: list[str] = []
@@ -153,8 +156,37 @@ def test_a_group_run_that_fails_is_one_attempt_and_a_one_line_error(
         hand_over.close()
     assert [(m, p) for m, p, _, _ in api.seen] == [
         ("POST", f"/api/deployments/{deployment}/create_flow_run")
-    ] * 2  # no retry, no event
+    ] * 4  # two attempts per hand-over within its budget, and no event
     assert len(reads) == 2  # a failed run reads the deployment again: it may be a new one
+
+
+def test_a_group_run_a_busy_api_refuses_once_is_created_on_the_next_attempt(
+    api: FakeApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's writer lock under a burst: a 503 for the run's INSERT, then room again."""
+    hand_over = PrefectHandOver()
+    attempts: list[str] = []
+
+    def create(deployment_id: uuid.UUID, **kwargs: Any) -> SimpleNamespace:
+        attempts.append(kwargs["idempotency_key"])
+        if len(attempts) == 1:
+            request = httpx.Request("POST", "http://api/deployments/x/create_flow_run")
+            response = httpx.Response(503, request=request)
+            raise httpx.HTTPStatusError(
+                "503 Service Unavailable", request=request, response=response
+            )
+        return SimpleNamespace(id=uuid.uuid4())
+
+    monkeypatch.setattr(
+        hand_over._client, "read_deployment_by_name", lambda name: SimpleNamespace(id=uuid.uuid4())
+    )
+    monkeypatch.setattr(hand_over._client, "create_flow_run_from_deployment", create)
+    try:
+        hand_over(GROUP)
+    finally:
+        hand_over.close()
+    assert attempts == [str(events.group_id(GROUP))] * 2  # the same key: one run at most
+    assert [path for _, path, _, _ in api.seen] == ["/api/events"]
 
 
 def test_a_group_run_comes_first_and_its_event_names_it(
