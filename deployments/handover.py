@@ -26,16 +26,17 @@ from uuid import UUID
 import httpx
 
 from docproc import events
-from docproc.errors import is_transient
+from docproc.errors import is_transient, raise_if_busy
 from docproc.models import ObjectRef
 from docproc.webhook import HandOverError
 from flows.process_batch import run_name
 
 BATCH_DEPLOYMENT = "process-batch/process-batch"
 # A busy server (SQLite's writer lock under a burst) answers a run's creation 503 now and
-# then: tried again this long, in waits of 0.25 s doubling, well within SNS's 15 s.
-# (An accepted event costs the server no write; a run does.)
+# then, for milliseconds: tried again this long, in waits of 50 ms doubling, well within
+# SNS's 15 s. (An accepted event costs the server no write; a run does.)
 CREATE_RETRY_SECONDS = 5.0
+FIRST_WAIT_SECONDS = 0.05
 
 
 def _line(exc: BaseException) -> str:
@@ -54,12 +55,17 @@ class PrefectHandOver:
 
         if not PREFECT_API_URL.value():
             raise ValueError("PREFECT_API_URL is not set: the webhook needs a running Prefect API")
+        # No retries of the client's own: SNS retries a 503 for up to an hour, and it must
+        # get its answer well within its 15 s timeout, which the client's back-off (2, 4,
+        # 8 ... s) is not. A busy answer raises at once; a run's creation is retried here.
         self._client = get_client(
-            httpx_settings={"timeout": httpx.Timeout(timeout)}, sync_client=True
+            httpx_settings={
+                "timeout": httpx.Timeout(timeout),
+                "event_hooks": {"response": [raise_if_busy]},
+            },
+            sync_client=True,
         )
         self._client.__enter__()
-        # No retries: SNS retries a 503 for up to an hour, and it must get its answer well
-        # within its 15 s timeout, which the client's own back-off (2, 4, 8 ... s) is not.
         current = get_settings_context()
         no_retries = current.settings.copy_with_update(updates={PREFECT_CLIENT_MAX_RETRIES: 0})
         # A context per call: calls come from several threads at once.
@@ -125,7 +131,7 @@ def _retrying(create: Any) -> Any:
     """`create()`, again after a transient error until CREATE_RETRY_SECONDS have passed;
     the idempotency key makes a creation that did land but lost its answer harmless."""
     deadline = time.monotonic() + CREATE_RETRY_SECONDS
-    wait = 0.25
+    wait = FIRST_WAIT_SECONDS
     while True:
         try:
             return create()

@@ -70,8 +70,7 @@ def _verdict(exc: BaseException) -> bool | None:
     if isinstance(exc, httpx.TransportError):  # connect, read, write, timeouts, protocol
         return True
     if isinstance(exc, httpx.HTTPStatusError):
-        status = exc.response.status_code
-        return status in _TRANSIENT_HTTP_STATUS or status >= 500
+        return _busy_status(exc.response.status_code)
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
@@ -97,3 +96,15 @@ def _sqlite_busy(exc: sqlite3.OperationalError) -> bool:
         "SQLITE_BUSY_SNAPSHOT",
         "SQLITE_LOCKED",
     }
+
+
+def _busy_status(status: int) -> bool:
+    return status in _TRANSIENT_HTTP_STATUS or status >= 500
+
+
+def raise_if_busy(response: httpx.Response) -> None:
+    """An httpx response hook: a busy answer raises at once, for the caller to retry on
+    its own schedule. Prefect's client would wait 2 s first (even told to make no
+    retries: it waits, then gives up), while a locked SQLite is free again in ms."""
+    if _busy_status(response.status_code):
+        response.raise_for_status()

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import httpx
 
-from docproc.errors import is_transient
+from docproc.errors import is_transient, raise_if_busy
 from docproc.settings import get_settings
 
 if TYPE_CHECKING:
@@ -184,14 +184,8 @@ def _impatient_client(api_url: str | None) -> SyncPrefectClient:
     before Prefect's client would wait 2 s to retry it."""
     from prefect.client.orchestration import get_client
 
-    client = get_client(sync_client=True, httpx_settings={"event_hooks": {"response": [_busy]}})
-    return client.__enter__()
-
-
-def _busy(response: httpx.Response) -> None:
-    """Raise the answers a busy API gives (is_transient knows them), to the caller."""
-    if response.status_code in (408, 429) or response.status_code >= 500:
-        response.raise_for_status()
+    hooks = {"response": [raise_if_busy]}
+    return get_client(sync_client=True, httpx_settings={"event_hooks": hooks}).__enter__()
 
 
 def _holder() -> ConcurrencyLeaseHolder | None:

@@ -136,6 +136,7 @@ def test_a_group_run_the_api_keeps_refusing_is_tried_briefly_then_a_one_line_err
     api: FakeApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(handover, "CREATE_RETRY_SECONDS", 0.6)  # waits 0.25, then 0.5: over
+    monkeypatch.setattr(handover, "FIRST_WAIT_SECONDS", 0.25)
     hand_over = PrefectHandOver()
     deployment = uuid.uuid4()
     reads: list[str] = []
@@ -158,6 +159,26 @@ def test_a_group_run_the_api_keeps_refusing_is_tried_briefly_then_a_one_line_err
         ("POST", f"/api/deployments/{deployment}/create_flow_run")
     ] * 4  # two attempts per hand-over within its budget, and no event
     assert len(reads) == 2  # a failed run reads the deployment again: it may be a new one
+
+
+def test_a_busy_answer_reaches_sns_without_a_wait_in_prefects_client(
+    api: FakeApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Prefect's client, even told to make no retries, sleeps 2 s on a 503 before it gives
+    up; the hand-over's client raises it at once, for SNS to deliver again."""
+    import prefect.client.base
+
+    api.status = 503
+    slept: list[float] = []
+    monkeypatch.setattr(prefect.client.base.time, "sleep", slept.append)
+    hand_over = PrefectHandOver()
+    try:
+        with pytest.raises(HandOverError, match="503"):
+            hand_over([ObjectRef("bucket", "in/a.txt", "e1")])
+    finally:
+        hand_over.close()
+    assert slept == []
+    assert [path for _, path, _, _ in api.seen] == ["/api/events"]
 
 
 def test_a_group_run_a_busy_api_refuses_once_is_created_on_the_next_attempt(
