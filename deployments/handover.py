@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 from uuid import UUID
 
 import httpx
@@ -31,12 +31,17 @@ from docproc.models import ObjectRef
 from docproc.webhook import HandOverError
 from flows.process_batch import run_name
 
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import FlowRun
+
 BATCH_DEPLOYMENT = "process-batch/process-batch"
 # A busy server (SQLite's writer lock under a burst) answers a run's creation 503 now and
 # then, for milliseconds: tried again this long, in waits of 50 ms doubling, well within
 # SNS's 15 s. (An accepted event costs the server no write; a run does.)
 CREATE_RETRY_SECONDS = 5.0
 FIRST_WAIT_SECONDS = 0.05
+
+T = TypeVar("T")
 
 
 def _line(exc: BaseException) -> str:
@@ -97,19 +102,18 @@ class PrefectHandOver:
             if self._batch_deployment_id is None:
                 deployment = self._client.read_deployment_by_name(self._batch_deployment)
                 self._batch_deployment_id = deployment.id
-            run = _retrying(
-                lambda deployment_id=self._batch_deployment_id: (
-                    self._client.create_flow_run_from_deployment(
-                        deployment_id,
-                        parameters={
-                            "bucket": bucket,
-                            "objects": [[r.key, r.etag or ""] for r in group],
-                        },
-                        idempotency_key=str(events.group_id(group)),
-                        name=run_name(bucket, [r.key for r in group]),
-                    )
+            deployment_id = self._batch_deployment_id
+            objects = [[r.key, r.etag or ""] for r in group]
+
+            def create() -> FlowRun:
+                return self._client.create_flow_run_from_deployment(
+                    deployment_id,
+                    parameters={"bucket": bucket, "objects": objects},
+                    idempotency_key=str(events.group_id(group)),
+                    name=run_name(bucket, [r.key for r in group]),
                 )
-            )
+
+            run = _retrying(create)
         except ObjectNotFound as exc:
             raise HandOverError(
                 f"deployment {self._batch_deployment} not found: no run for {len(group)} "
@@ -127,7 +131,7 @@ class PrefectHandOver:
         self._client.__exit__(None, None, None)
 
 
-def _retrying(create: Any) -> Any:
+def _retrying(create: Callable[[], T]) -> T:
     """`create()`, again after a transient error until CREATE_RETRY_SECONDS have passed;
     the idempotency key makes a creation that did land but lost its answer harmless."""
     deadline = time.monotonic() + CREATE_RETRY_SECONDS
