@@ -17,16 +17,14 @@ which is what lets the webhook answer SNS with 503 instead of losing work.
 
 from __future__ import annotations
 
-import random
-import time
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 import httpx
 
 from docproc import events
-from docproc.errors import is_transient, raise_if_busy
+from docproc.errors import raise_if_busy, retried
 from docproc.models import ObjectRef
 from docproc.webhook import HandOverError
 from flows.process_batch import run_name
@@ -36,12 +34,10 @@ if TYPE_CHECKING:
 
 BATCH_DEPLOYMENT = "process-batch/process-batch"
 # A busy server (SQLite's writer lock under a burst) answers a run's creation 503 now and
-# then, for milliseconds: tried again this long, in waits of 50 ms doubling, well within
-# SNS's 15 s. (An accepted event costs the server no write; a run does.)
-CREATE_RETRY_SECONDS = 5.0
-FIRST_WAIT_SECONDS = 0.05
-
-T = TypeVar("T")
+# then, for milliseconds: tried again after these waits, 3-5 s in all, well within SNS's
+# 15 s. (An accepted event costs the server no write; a run does.) The idempotency key
+# makes a creation that did land but lost its answer harmless.
+CREATE_RETRY_SECONDS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
 
 
 def _line(exc: BaseException) -> str:
@@ -113,7 +109,7 @@ class PrefectHandOver:
                     name=run_name(bucket, [r.key for r in group]),
                 )
 
-            run = _retrying(create)
+            run = retried(create, CREATE_RETRY_SECONDS)
         except ObjectNotFound as exc:
             raise HandOverError(
                 f"deployment {self._batch_deployment} not found: no run for {len(group)} "
@@ -129,18 +125,3 @@ class PrefectHandOver:
 
     def close(self) -> None:
         self._client.__exit__(None, None, None)
-
-
-def _retrying(create: Callable[[], T]) -> T:
-    """`create()`, again after a transient error until CREATE_RETRY_SECONDS have passed;
-    the idempotency key makes a creation that did land but lost its answer harmless."""
-    deadline = time.monotonic() + CREATE_RETRY_SECONDS
-    wait = FIRST_WAIT_SECONDS
-    while True:
-        try:
-            return create()
-        except Exception as exc:
-            if not is_transient(exc) or time.monotonic() + wait > deadline:
-                raise
-        time.sleep(wait * (1 + random.random() / 2))  # noqa: S311 (jitter, not a secret)
-        wait *= 2

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import random
 import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import httpx
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+T = TypeVar("T")
 
 
 class DocprocError(Exception):
@@ -108,3 +114,23 @@ def raise_if_busy(response: httpx.Response) -> None:
     retries: it waits, then gives up), while a locked SQLite is free again in ms."""
     if _busy_status(response.status_code):
         response.raise_for_status()
+
+
+def retried(
+    call: Callable[[], T],
+    waits: Sequence[float],
+    on_wait: Callable[[BaseException, float], None] | None = None,
+) -> T:
+    """`call()`, again after each of `waits` (each stretched by up to half again, so that
+    callers spread out) while it fails with a transient error; then its error is raised.
+    `on_wait` hears of each error and the wait before the next attempt."""
+    for wait in (*waits, None):
+        try:
+            return call()
+        except Exception as exc:
+            if wait is None or not is_transient(exc):
+                raise
+            if on_wait is not None:
+                on_wait(exc, wait)
+            time.sleep(wait * (1 + random.random() / 2))  # noqa: S311 (jitter, not a secret)
+    raise AssertionError("unreachable")

@@ -12,7 +12,6 @@ lock has nearly always gone.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import httpx
 
-from docproc.errors import is_transient, raise_if_busy
+from docproc.errors import raise_if_busy, retried
 from docproc.settings import get_settings
 
 if TYPE_CHECKING:
@@ -157,24 +156,21 @@ def _acquire() -> ConcurrencyLimitWithLeaseResponse:
 def _asked(request: Callable[[SyncPrefectClient], T]) -> T:
     """`request` on a client that does not wait out a busy API, asked again here after
     each of BUSY_RETRY_SECONDS."""
-    from prefect import get_run_logger
     from prefect.settings import PREFECT_API_URL
 
-    for wait in (*BUSY_RETRY_SECONDS, None):
-        try:
-            return request(_impatient_client(PREFECT_API_URL.value()))
-        except Exception as exc:
-            if wait is None or not is_transient(exc):
-                raise
-            if wait >= 1:  # the short waits are the everyday lock, not worth a line
-                get_run_logger().warning(
-                    "%s: the Prefect API is busy (%s), again in about %.0f s",
-                    WRITERS_LIMIT,
-                    exc,
-                    wait,
-                )
-            time.sleep(wait * (1 + random.random() / 2))  # noqa: S311 (jitter, not a secret)
-    raise AssertionError("unreachable")
+    return retried(
+        lambda: request(_impatient_client(PREFECT_API_URL.value())), BUSY_RETRY_SECONDS, _warn
+    )
+
+
+def _warn(exc: BaseException, wait: float) -> None:
+    """A line for the long waits; the short ones are the everyday lock."""
+    from prefect import get_run_logger
+
+    if wait >= 1:
+        get_run_logger().warning(
+            "%s: the Prefect API is busy (%s), again in about %.0f s", WRITERS_LIMIT, exc, wait
+        )
 
 
 @lru_cache

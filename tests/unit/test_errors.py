@@ -12,7 +12,14 @@ from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError
 from prefect.exceptions import PrefectHTTPStatusError
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
-from docproc.errors import DocprocError, ObjectMissing, Superseded, is_transient
+from docproc.errors import (
+    DocprocError,
+    ObjectMissing,
+    Superseded,
+    is_transient,
+    raise_if_busy,
+    retried,
+)
 
 _REQUEST = httpx.Request("POST", "http://127.0.0.1:4200/api/v2/concurrency_limits/increment")
 
@@ -126,3 +133,49 @@ def test_a_cycle_of_causes_ends() -> None:
     first, second = RuntimeError("a"), RuntimeError("b")
     first.__cause__, second.__cause__ = second, first
     assert is_transient(first) is False
+
+
+def test_retried_asks_again_after_each_wait_while_the_error_is_transient() -> None:
+    answers: list[Exception | str] = [http_status(503), http_status(503), "done"]
+    heard: list[tuple[str, float]] = []  # (error, wait)
+
+    def call() -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    done = retried(call, (0.0, 0.001, 5.0), lambda exc, wait: heard.append((str(exc), wait)))
+
+    assert done == "done"
+    assert heard == [("503", 0.0), ("503", 0.001)]
+
+
+def test_retried_raises_at_once_on_a_permanent_error_and_after_the_last_wait() -> None:
+    calls: list[int] = []
+
+    def refused() -> None:
+        calls.append(1)
+        raise http_status(404)
+
+    with pytest.raises(httpx.HTTPStatusError):
+        retried(refused, (0.0, 0.0))
+    assert len(calls) == 1
+
+    def busy() -> None:
+        calls.append(2)
+        raise http_status(503)
+
+    with pytest.raises(httpx.HTTPStatusError):
+        retried(busy, (0.0, 0.0))
+    assert calls == [1, 2, 2, 2]
+
+
+def test_raise_if_busy_raises_the_answers_is_transient_retries_and_only_those() -> None:
+    for code in (408, 429, 500, 503):
+        response = httpx.Response(code, request=_REQUEST)
+        with pytest.raises(httpx.HTTPStatusError) as raised:
+            raise_if_busy(response)
+        assert is_transient(raised.value)
+    for code in (200, 404, 409, 423):
+        raise_if_busy(httpx.Response(code, request=_REQUEST))

@@ -135,8 +135,7 @@ def test_a_group_without_its_deployment_is_refused_before_any_event(api: FakeApi
 def test_a_group_run_the_api_keeps_refusing_is_tried_briefly_then_a_one_line_error(
     api: FakeApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(handover, "CREATE_RETRY_SECONDS", 0.6)  # waits 0.25, then 0.5: over
-    monkeypatch.setattr(handover, "FIRST_WAIT_SECONDS", 0.25)
+    monkeypatch.setattr(handover, "CREATE_RETRY_SECONDS", (0.25,))  # one wait: two attempts
     hand_over = PrefectHandOver()
     deployment = uuid.uuid4()
     reads: list[str] = []
