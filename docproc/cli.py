@@ -190,7 +190,12 @@ def backfill(
     ] = False,
     batch_size: Annotated[
         int | None,
-        typer.Option(help="Documents per batch (default DOCPROC_BATCH_SIZE).", min=1, max=1000),
+        typer.Option(
+            help="Documents per batch (default DOCPROC_BATCH_SIZE, else 200-500, sized to "
+            "the prefix).",
+            min=1,
+            max=1000,
+        ),
     ] = None,
     fan_out: Annotated[
         int,

@@ -37,9 +37,10 @@ class Settings(BaseSettings):
     # boto3 retries throttling, 5xx and dropped connections itself ("standard" mode);
     # what survives these attempts is retried by the Prefect task with backoff.
     s3_max_attempts: int = Field(default=4, ge=1)
-    # Backfill: documents per batch (one set of task runs), S3 requests in flight, and
-    # the size of the Prefect global concurrency limit on database writers.
-    batch_size: int = Field(default=200, ge=1, le=1000)
+    # Backfill: documents per batch (one set of task runs; unset: sized to the prefix,
+    # docproc.batching), S3 requests in flight, and the size of the Prefect global
+    # concurrency limit on database writers.
+    batch_size: int | None = Field(default=None, ge=1, le=1000)
     s3_concurrency: int = Field(default=32, ge=1, le=256)
     db_writers: int = Field(default=4, ge=1)
     # SPEC section 10: a second document with other values under a loaded number is

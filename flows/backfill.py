@@ -23,6 +23,7 @@ from prefect.states import Completed, Failed
 from prefect.utilities.annotations import opaque
 
 from docproc import reconcile, storage
+from docproc.batching import batch_size_for
 from docproc.models import ListedObject, ObjectRef, Status
 from docproc.summary import Summary
 from flows.naming import artifact_key, progress, publish
@@ -135,7 +136,6 @@ def backfill_prefix(
     given) are processed again, or with `pending` those `reconcile` calls pending
     (no row, uploaded more than `older_than_seconds` ago): SPEC section 11.
     """
-    size = batch_size or resources.settings().batch_size
     s3 = resources.s3()
     uri = f"s3://{bucket}/{prefix}"
     summary = Summary()
@@ -160,6 +160,7 @@ def backfill_prefix(
     force = force or status is not None
     # A listing-only pass first, so that progress can be shown as a share of the whole.
     total = sum(len(page) for page in listing())
+    size = batch_size_for(total, batch_size or resources.settings().batch_size)
     get_run_logger().info("%d objects under %s, in batches of %d", total, uri, size)
     show_progress = progress(f"Backfill of {uri}")
 
