@@ -17,6 +17,7 @@ import flows.backfill
 import flows.process_batch
 import flows.process_invoice  # noqa: F401
 from docproc import migrations, storage
+from docproc.formats import pdf  # noqa: F401 (imported by the first PDF a run reads)
 
 migrations.head()  # Alembic and its revision scripts: each run's first database use checks them
 storage.warm_up()

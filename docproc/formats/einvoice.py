@@ -14,7 +14,6 @@ from lxml import etree
 
 from docproc.en16931 import EInvoiceDocument, judge
 from docproc.formats import cii, ubl
-from docproc.formats.pdf import embedded_invoice
 from docproc.formats.sniff import Kind, container
 from docproc.formats.xml import parse
 from docproc.models import Format, Problem, Reason
@@ -50,6 +49,10 @@ def _read(data: bytes, max_bytes: int) -> EInvoiceDocument:
         )
     kind = container(data)
     if kind is Kind.PDF:
+        # pypdf (and the cryptography it loads) costs a fifth of a second of every
+        # process start; most runs never see a PDF.
+        from docproc.formats.pdf import embedded_invoice
+
         xml = embedded_invoice(data, max_bytes=max_bytes, is_invoice=_is_invoice)
         if isinstance(xml, Problem):
             return EInvoiceDocument.failed(Format.UNKNOWN, xml)
