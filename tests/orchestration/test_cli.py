@@ -141,3 +141,20 @@ def test_demo_runs_the_whole_chain(mysql_url: str, moto_endpoint: str) -> None:
     assert "FR11123456782/F20260023.csv" in result.stdout
     assert "factur-x" in result.stdout and "credit_note" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_commands_run_their_flows_without_heartbeats_unless_asked() -> None:
+    """Prefect joins the heartbeat thread at a run's end, up to a second later."""
+    from prefect.settings import (
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        get_current_settings,
+        temporary_settings,
+    )
+
+    from docproc.cli import in_process_run
+
+    assert get_current_settings().flows.heartbeat_frequency is not None  # Prefect's default
+    with in_process_run():
+        assert get_current_settings().flows.heartbeat_frequency is None
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: 60}), in_process_run():
+        assert get_current_settings().flows.heartbeat_frequency == 60
