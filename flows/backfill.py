@@ -158,7 +158,8 @@ def backfill_prefix(
 
     # The selected versions are processed again whatever their row says.
     force = force or status is not None
-    # A listing-only pass first, so that progress can be shown as a share of the whole.
+    # A listing-only pass first, so that progress can be shown as a share of the whole
+    # and the batches sized to it.
     total = sum(len(page) for page in listing())
     size = batch_size_for(total, batch_size or resources.settings().batch_size)
     get_run_logger().info("%d objects under %s, in batches of %d", total, uri, size)
