@@ -386,8 +386,8 @@ def latency_section(ctx: Context) -> list[Figure]:
             "What the ratio above can reach at most here: the floor's seconds over the floor's "
             "plus the command's over one document "
             f"({'-' if one is None else f'{one.seconds:.1f}'} s: imports, the flow run, no "
-            f"S3 work to speak of), since moto serves S3 on one core and docproc makes the "
-            f"floor's requests (a GET and a PUT per document) and one listing more.",
+            "S3 work to speak of), since moto serves S3 on one core and docproc makes the "
+            "floor's requests (a GET and a PUT per document) and one listing more.",
             goal="none (bounds the row above)",
             digits=2,
         ),
