@@ -52,25 +52,13 @@ def prefect_defaults() -> None:
 
 @contextmanager
 def in_process_run() -> Iterator[None]:
-    """Around a flow the command runs in its own process.
+    """Around a flow the command runs in its own process: without heartbeats
+    (`flows.commands`), and Prefect's temporary server that did not start in one line
+    rather than a traceback."""
+    from flows.commands import without_heartbeats
 
-    No flow-run heartbeats unless the user's settings ask for them (the variable
-    PREFECT_FLOWS_HEARTBEAT_FREQUENCY, its legacy name or the Prefect profile): they
-    detect runs whose infrastructure died, where here the terminal shows it, and Prefect
-    joins their thread at the end of the run, which it wakes once a second: half a
-    second more for every command on average (measured: 0.4-0.8 s of a one-document
-    backfill's 4-5 s). And Prefect's temporary server that did not start is one line
-    rather than a traceback.
-    """
-    from prefect.settings import (
-        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
-        get_current_settings,
-        temporary_settings,
-    )
-
-    asked = "heartbeat_frequency" in get_current_settings().flows.model_fields_set
     try:
-        with temporary_settings({} if asked else {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        with without_heartbeats():
             yield
     except RuntimeError as exc:
         if "ephemeral Prefect API server" not in str(exc):
