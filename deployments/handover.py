@@ -79,7 +79,7 @@ class PrefectHandOver:
             runs = {
                 bucket: self._batch_run(bucket, group)
                 for bucket, group in events.by_bucket(refs).items()
-                if len(group) > 1
+                if events.goes_as_group(group)
             }
             body = events.handed_over(refs, runs)
             try:
@@ -99,7 +99,7 @@ class PrefectHandOver:
                 deployment = self._client.read_deployment_by_name(self._batch_deployment)
                 self._batch_deployment_id = deployment.id
             deployment_id = self._batch_deployment_id
-            objects = [[r.key, r.etag or ""] for r in group]
+            objects = events.object_pairs(group)
 
             def create() -> FlowRun:
                 return self._client.create_flow_run_from_deployment(

@@ -124,8 +124,19 @@ def objects_created(
             "docproc.bucket": bucket,
         },
         "related": related,
-        "payload": {"bucket": bucket, "objects": [[r.key, r.etag or ""] for r in refs]},
+        "payload": {"bucket": bucket, "objects": object_pairs(refs)},
     }
+
+
+def object_pairs(refs: Sequence[ObjectRef]) -> list[list[str]]:
+    """[key, etag] pairs: a group event's payload and its `process-batch` run's `objects`."""
+    return [[r.key, r.etag or ""] for r in refs]
+
+
+def goes_as_group(group: Sequence[ObjectRef]) -> bool:
+    """Several objects of a bucket go as one group, to one `process-batch` run; a lone one
+    keeps its own event and its own `process-invoice` run (the fast path)."""
+    return len(group) > 1
 
 
 def by_bucket(refs: Sequence[ObjectRef]) -> dict[str, list[ObjectRef]]:
@@ -139,14 +150,13 @@ def by_bucket(refs: Sequence[ObjectRef]) -> dict[str, list[ObjectRef]]:
 def handed_over(
     refs: Sequence[ObjectRef], flow_runs: Mapping[str, uuid.UUID] | None = None
 ) -> list[dict[str, Any]]:
-    """The events for objects handed over together: a lone object of its bucket keeps its
-    own event (and its own `process-invoice` run, the fast path); several make a group,
-    whose event names its bucket's run in `flow_runs`, if any."""
+    """The events for objects handed over together, per bucket: a lone object's own event,
+    or a group's (`goes_as_group`), which names its bucket's run in `flow_runs`, if any."""
     runs = flow_runs or {}
     return [
-        object_created(group[0])
-        if len(group) == 1
-        else objects_created(bucket, group, flow_run_id=runs.get(bucket))
+        objects_created(bucket, group, flow_run_id=runs.get(bucket))
+        if goes_as_group(group)
+        else object_created(group[0])
         for bucket, group in by_bucket(refs).items()
     ]
 
