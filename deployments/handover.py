@@ -18,6 +18,7 @@ which is what lets the webhook answer SNS with 503 instead of losing work.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 from uuid import UUID
 
@@ -70,7 +71,7 @@ class PrefectHandOver:
         current = get_settings_context()
         no_retries = current.settings.copy_with_update(updates={PREFECT_CLIENT_MAX_RETRIES: 0})
         # A context per call: calls come from several threads at once.
-        self._settings = lambda: SettingsContext(profile=current.profile, settings=no_retries)
+        self._settings = partial(SettingsContext, profile=current.profile, settings=no_retries)
         self._batch_deployment = batch_deployment
         self._batch_deployment_id: UUID | None = None  # read at the first group
 
