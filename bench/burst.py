@@ -33,6 +33,10 @@ from docproc.loader import make_engine
 
 PREFIX = "burst/"
 POLL_SECONDS = 0.25
+# No new `documents` row for this long once the uploads are done: what is missing is lost
+# (moto's SNS does not deliver again what the webhook refused with a 503; AWS's does).
+STALL_SECONDS = 60.0
+REFUSED = "POST /sns -> 503"
 # "At once": S3 PUTs in flight together. moto delivers to SNS subscribers inside the PUT,
 # so this is also how many deliveries reach the webhook at once (AWS's SNS delivers with
 # far more concurrency than that).
@@ -45,6 +49,7 @@ class Burst:
     burst_seconds: float
     backfill_seconds: float
     lost: int
+    refused: int  # deliveries the webhook answered 503: AWS's SNS retries them, moto does not
     doubled: int
     runs: Counter[str]  # flow runs of the burst by flow
     largest_group: int
@@ -143,12 +148,17 @@ def measure(
             burst = harness.s3_client(endpoint, pool=UPLOAD_THREADS)
             corpus.upload(burst, served.source, PREFIX, docs, threads=UPLOAD_THREADS, first=docs)
             deadline = started + 120 + docs
-            while _recorded(engine, served.source) < docs and time.perf_counter() < deadline:
+            recorded, progressed = 0, time.perf_counter()
+            while recorded < docs and time.perf_counter() < deadline:
                 if served.proc.poll() is not None:
                     raise harness.BenchError(f"docproc serve exited {served.proc.returncode}")
+                if time.perf_counter() - progressed > STALL_SECONDS:
+                    break
                 time.sleep(POLL_SECONDS)
-            seconds = time.perf_counter() - started
-            recorded = _recorded(engine, served.source)
+                now = _recorded(engine, served.source)
+                if now > recorded:
+                    recorded, progressed = now, time.perf_counter()
+            seconds = progressed - started
             time.sleep(3)  # a late second run of some object would show up now
             statuses = _statuses(engine, served.source)
             runs = _runs(api, served.source)
@@ -168,6 +178,7 @@ def measure(
         burst_seconds=seconds,
         backfill_seconds=backfill.seconds,
         lost=max(0, docs - recorded),
+        refused=served.log.read_text(errors="replace").count(REFUSED),
         doubled=sum(n - 1 for n in handed.values() if n > 1) + max(0, recorded - docs),
         runs=Counter(_flow(r) for r in runs),
         largest_group=max((len(r.parameters.get("objects", [1])) for r in runs), default=0),
@@ -218,7 +229,8 @@ def describe(found: Burst) -> str:
         f"burst of {found.docs}: {found.burst_seconds:.1f} s, {found.burst_rate:.1f} docs/s "
         f"({runs}; largest group {found.largest_group}); backfill of {found.docs}: "
         f"{found.backfill_seconds:.1f} s, {found.backfill_rate:.1f} docs/s; ratio "
-        f"{found.ratio:.2f}; lost {found.lost}, doubled {found.doubled}; last run created "
+        f"{found.ratio:.2f}; lost {found.lost} (deliveries refused with 503: {found.refused}), "
+        f"doubled {found.doubled}; last run created "
         f"{found.last_created:.1f} s after the first PUT"
     )
 

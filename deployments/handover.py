@@ -1,12 +1,12 @@
 """The webhook's hand-over: a group's batch run created, the events posted, acknowledged.
 
-A lone object goes as `docproc.s3.object.created`, whose trigger in `prefect.yaml`
-starts its `process-invoice` run. Objects of a bucket handed over together (see
-docproc/grouping.py) get their `process-batch` run created here, directly from the
-deployment: under a burst, the server's trigger and actions pipeline turned events it
-had accepted into runs 6-40 s later on SQLite, which dominated the burst's time. Their
-`docproc.s3.objects.created` event still goes, naming the run, for the Event feed and
-users' automations; all events in one POST.
+A lone upload on a quiet system goes as `docproc.s3.object.created`, whose trigger in
+`prefect.yaml` starts its `process-invoice` run. Objects gathered under a burst (see
+docproc/grouping.py; even one, if nothing else came) get their bucket's `process-batch`
+run created here, directly from the deployment: under a burst, the server's trigger and
+actions pipeline turned events it had accepted into runs 6-40 s later on SQLite, which
+dominated the burst's time. Their `docproc.s3.objects.created` event still goes, naming
+the run, for the Event feed and users' automations; all events in one POST.
 
 The run comes first: if the POST then fails, the webhook answers 503, SNS delivers
 again, and the idempotency key (the group's id) gives back the same run.
@@ -17,6 +17,7 @@ which is what lets the webhook answer SNS with 503 instead of losing work.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING
@@ -34,11 +35,14 @@ if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
 
 BATCH_DEPLOYMENT = "process-batch/process-batch"
+
+logger = logging.getLogger("docproc.webhook")
 # A busy server (SQLite's writer lock under a burst) answers a run's creation 503 now and
-# then, for milliseconds: tried again after these waits, 3-5 s in all, well within SNS's
-# 15 s. (An accepted event costs the server no write; a run does.) The idempotency key
-# makes a creation that did land but lost its answer harmless.
-CREATE_RETRY_SECONDS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
+# then, mostly for milliseconds but, under a 1,000-upload burst, once for over 3 s: tried
+# again after these waits, 6-10 s in all, so that with the group's window (2.5 s) the
+# answer still comes within SNS's 15 s. (An accepted event costs the server no write; a
+# run does.) The idempotency key makes a creation that did land but lost its answer harmless.
+CREATE_RETRY_SECONDS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
 
 
 def _line(exc: BaseException) -> str:
@@ -75,14 +79,15 @@ class PrefectHandOver:
         self._batch_deployment = batch_deployment
         self._batch_deployment_id: UUID | None = None  # read at the first group
 
-    def __call__(self, refs: Sequence[ObjectRef]) -> None:
+    def __call__(self, refs: Sequence[ObjectRef], gathered: bool = False) -> None:
+        """Hand `refs` over; `gathered` (under a burst) sends even a lone object to a batch run."""
         with self._settings():
             runs = {
                 bucket: self._batch_run(bucket, group)
                 for bucket, group in events.by_bucket(refs).items()
-                if events.goes_as_group(group)
+                if events.goes_as_group(group, gathered)
             }
-            body = events.handed_over(refs, runs)
+            body = events.handed_over(refs, runs, gathered)
             try:
                 response = self._client.request("POST", "/events", json=body)
                 response.raise_for_status()
@@ -110,7 +115,16 @@ class PrefectHandOver:
                     name=run_name(bucket, [r.key for r in group]),
                 )
 
-            run = retried(create, CREATE_RETRY_SECONDS)
+            def busy(exc: BaseException, wait: float) -> None:
+                logger.warning(
+                    "Prefect API busy creating the run of %d objects of %s (%s); again in %.2f s",
+                    len(group),
+                    bucket,
+                    _line(exc),
+                    wait,
+                )
+
+            run = retried(create, CREATE_RETRY_SECONDS, on_wait=busy)
         except ObjectNotFound as exc:
             raise HandOverError(
                 f"deployment {self._batch_deployment} not found: no run for {len(group)} "

@@ -552,6 +552,7 @@ def webhook(host: Host = "127.0.0.1", port: Port = 8080) -> None:
     import uvicorn
 
     from deployments.handover import PrefectHandOver
+    from docproc.grouping import GroupingHandOver
     from docproc.settings import get_settings
     from docproc.webhook import create_app, sns_clients
     from tasks import resources
@@ -564,7 +565,12 @@ def webhook(host: Host = "127.0.0.1", port: Port = 8080) -> None:
     from deployments.serve import log_to_console
 
     log_to_console()
-    app = create_app(get_settings(), hand_over, sns_client=sns_clients(*resources.aws_session()))
+    # Grouped as under `serve`: a burst goes to batch runs, not to a run per upload.
+    app = create_app(
+        get_settings(),
+        GroupingHandOver(hand_over),
+        sns_client=sns_clients(*resources.aws_session()),
+    )
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 

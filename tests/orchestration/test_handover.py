@@ -133,6 +133,25 @@ def test_a_group_delivered_twice_is_one_batch_run_named_by_its_event(
         assert len(event["related"]) == len(refs) + 1
 
 
+def test_a_lone_object_gathered_under_a_burst_gets_a_batch_run_not_the_trigger(
+    batch_deployment: uuid.UUID, prefect_api: str
+) -> None:
+    """Under a burst the server's trigger pipeline is the slow way to a run: even one object
+    gathered there goes to a `process-batch` run created directly."""
+    [ref] = group(1)
+    hand_over = PrefectHandOver()
+    try:
+        hand_over([ref], gathered=True)
+    finally:
+        hand_over.close()
+    [run] = runs_of(batch_deployment, ref.bucket)
+    assert run.name == run_name(ref.bucket, [ref.key])
+    assert run.parameters["objects"] == [[ref.key, ref.etag]]
+    [event] = group_events(prefect_api, ref.bucket)
+    assert event["event"] == events.OBJECTS_CREATED
+    assert event["related"][-1]["prefect.resource.id"] == f"prefect.flow-run.{run.id}"
+
+
 def test_without_the_deployment_a_group_is_refused_and_no_run_exists(prefect_api: str) -> None:
     missing = "process-batch/not-deployed"
     refs = group(3)

@@ -46,17 +46,19 @@ class Recorder:
 
     def __init__(self, fail: bool = False) -> None:
         self.calls: list[list[ObjectRef]] = []
+        self.gathered: list[bool] = []
         self.fail = fail
         self.release = threading.Event()
         self.release.set()
         self.entered = threading.Event()
         self._lock = threading.Lock()
 
-    def __call__(self, refs: Sequence[ObjectRef]) -> None:
+    def __call__(self, refs: Sequence[ObjectRef], gathered: bool = False) -> None:
         self.entered.set()
         self.release.wait(LONG)
         with self._lock:
             self.calls.append(list(refs))
+            self.gathered.append(gathered)
         if self.fail:
             raise HandOverError("Prefect API down")
 
@@ -92,7 +94,7 @@ def call_all(grouping: GroupingHandOver, batches: list[list[ObjectRef]]) -> list
 
 def test_a_lone_upload_on_a_quiet_system_goes_at_once_alone() -> None:
     recorder = Recorder()
-    grouping = GroupingHandOver(recorder, window_seconds=LONG)
+    grouping = GroupingHandOver(recorder, window_seconds=LONG, idle_seconds=LONG)
     grouping([ref(1)])  # would hang for the window if it waited
     grouping_done = grouping.groups
     assert recorder.calls == [[ref(1)]] and grouping_done == 1
@@ -110,7 +112,12 @@ def returns_soon(call: Callable[[], None]) -> bool:
 def test_quiet_is_its_own_clock_not_the_window() -> None:
     recorder, now = Recorder(), [0.0]
     grouping = GroupingHandOver(
-        recorder, window_seconds=HOUR, quiet_seconds=1.0, max_group=2, clock=lambda: now[0]
+        recorder,
+        window_seconds=HOUR,
+        idle_seconds=HOUR,
+        quiet_seconds=1.0,
+        max_group=2,
+        clock=lambda: now[0],
     )
     assert returns_soon(lambda: grouping([ref(1)]))
     now[0] = 1.5  # quiet again, though well within the window
@@ -122,11 +129,12 @@ def test_quiet_is_its_own_clock_not_the_window() -> None:
         [ref(2).key],
         [ref(3).key, ref(4).key],
     ]
+    assert recorder.gathered == [False, False, True]  # only the gathered go as a group
 
 
 def test_a_request_that_fills_a_group_goes_without_waiting() -> None:
     recorder = Recorder()
-    grouping = GroupingHandOver(recorder, window_seconds=HOUR, max_group=2)
+    grouping = GroupingHandOver(recorder, window_seconds=HOUR, idle_seconds=LONG, max_group=2)
     first = busy(grouping, recorder)
     recorder.release.set()
     assert returns_soon(lambda: grouping([ref(1), ref(2)]))
@@ -136,7 +144,7 @@ def test_a_request_that_fills_a_group_goes_without_waiting() -> None:
 
 def test_uploads_during_a_hand_over_are_one_group_cut_at_its_bound() -> None:
     recorder = Recorder()
-    grouping = GroupingHandOver(recorder, window_seconds=LONG, max_group=10)
+    grouping = GroupingHandOver(recorder, window_seconds=LONG, idle_seconds=LONG, max_group=10)
     first = busy(grouping, recorder)
     recorder.release.set()
     seen = call_all(grouping, [[ref(i)] for i in range(20)])
@@ -147,10 +155,74 @@ def test_uploads_during_a_hand_over_are_one_group_cut_at_its_bound() -> None:
     assert sorted(r.key for g in groups for r in g) == sorted(ref(i).key for i in range(20))
 
 
+class Entries(Recorder):
+    """A recorder that notes each hand-over as it begins, before it is released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.begun: list[list[ObjectRef]] = []
+
+    def __call__(self, refs: Sequence[ObjectRef], gathered: bool = False) -> None:
+        self.begun.append(list(refs))
+        super().__call__(refs, gathered)
+
+
+def test_a_group_nothing_joins_goes_before_its_window() -> None:
+    """The end of a burst: its last objects go once no more arrive, not after the window."""
+    recorder = Recorder()
+    grouping = GroupingHandOver(recorder, window_seconds=HOUR, idle_seconds=0.2, max_group=10)
+    first = busy(grouping, recorder)
+    last = [threading.Thread(target=grouping, args=([ref(i)],), daemon=True) for i in (1, 2, 3)]
+    for thread in last:
+        thread.start()
+    threading.Event().wait(0.3)  # they gather while the first hand-over holds them
+    recorder.release.set()
+    for thread in [first, *last]:
+        thread.join(LONG)
+    assert not any(thread.is_alive() for thread in last)  # an hour's window not waited out
+    assert [sorted(r.key for r in call) for call in recorder.calls[1:]] == [
+        [ref(1).key, ref(2).key, ref(3).key]
+    ]
+
+
+def test_a_lone_object_under_a_burst_waits_for_company_not_idle() -> None:
+    recorder = Entries()
+    grouping = GroupingHandOver(
+        recorder, window_seconds=HOUR, idle_seconds=0.05, quiet_seconds=HOUR, max_group=10
+    )
+    first = busy(grouping, recorder)
+    recorder.release.set()
+    first.join(LONG)
+    alone = threading.Thread(target=grouping, args=([ref(1)],), daemon=True)
+    alone.start()
+    threading.Event().wait(0.5)  # ten idle spells: still waiting for company
+    assert recorder.begun == [[ref(999)]]
+    grouping([ref(2)])  # company: both go once idle
+    alone.join(LONG)
+    assert recorder.begun == [[ref(999)], [ref(1), ref(2)]]
+    assert recorder.gathered == [False, True]
+
+
+def test_a_group_is_not_idle_while_another_hand_over_holds_its_callers() -> None:
+    recorder = Entries()
+    grouping = GroupingHandOver(recorder, window_seconds=HOUR, idle_seconds=0.05, max_group=10)
+    first = busy(grouping, recorder)
+    waiting = [threading.Thread(target=grouping, args=([ref(i)],)) for i in (1, 2)]
+    waiting[0].start()
+    threading.Event().wait(0.5)  # ten idle spells, but the first hand-over is still under way
+    waiting[1].start()
+    threading.Event().wait(0.1)
+    assert recorder.begun == [[ref(999)]]
+    recorder.release.set()
+    for thread in [first, *waiting]:
+        thread.join(LONG)
+    assert recorder.begun == [[ref(999)], [ref(1), ref(2)]]
+
+
 def test_a_request_is_never_split_between_groups() -> None:
     recorder = Recorder()
     # A short window: which group is left open and waits it out depends on arrival order.
-    grouping = GroupingHandOver(recorder, window_seconds=0.2, max_group=4)
+    grouping = GroupingHandOver(recorder, window_seconds=0.2, idle_seconds=LONG, max_group=4)
     first = busy(grouping, recorder)
     recorder.release.set()
     seen = call_all(grouping, [[ref(1), ref(2), ref(3)], [ref(4), ref(5)], [ref(6)]])
@@ -163,7 +235,7 @@ def test_a_request_is_never_split_between_groups() -> None:
 
 def test_a_failed_hand_over_fails_every_request_of_its_group() -> None:
     recorder = Recorder(fail=True)
-    grouping = GroupingHandOver(recorder, window_seconds=LONG, max_group=5)
+    grouping = GroupingHandOver(recorder, window_seconds=LONG, idle_seconds=LONG, max_group=5)
     first = busy(grouping, recorder)
     recorder.release.set()
     seen = call_all(grouping, [[ref(i)] for i in range(5)])
@@ -188,6 +260,9 @@ def test_a_group_spanning_buckets_is_one_event_per_bucket() -> None:
     assert lone["payload"]["bucket"] == "other"
     [alone] = events.handed_over([ref(1)])
     assert {**alone, "occurred": None} == {**events.object_created(ref(1)), "occurred": None}
+    [gathered] = events.handed_over([ref(1)], gathered=True)  # under a burst: a group of one
+    assert gathered["event"] == events.OBJECTS_CREATED
+    assert gathered["payload"]["objects"] == [["in/001.txt", "etag1"]]
 
 
 def test_a_full_group_is_an_event_prefect_accepts() -> None:
@@ -240,7 +315,7 @@ def test_sns_requests_of_one_group_get_its_one_answer(
     identity: SigningIdentity, fail: bool
 ) -> None:
     recorder = Recorder(fail=fail)
-    grouping = GroupingHandOver(recorder, window_seconds=LONG, max_group=8)
+    grouping = GroupingHandOver(recorder, window_seconds=LONG, idle_seconds=LONG, max_group=8)
     settings = Settings(_env_file=None, sns_verify=False, sns_topic_arns="")  # type: ignore[call-arg]
     with serving(create_app(settings, grouping)) as url:
         first = busy(grouping, recorder)
