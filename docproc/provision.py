@@ -36,6 +36,22 @@ DEFAULT_TOPIC_NAME = "docproc-source-events"
 NOTIFICATION_ID = "docproc-object-created"
 POLICY_SID = "docproc-source-bucket-publish"
 OBJECT_CREATED = "s3:ObjectCreated:*"
+# SNS's default for HTTP/S endpoints is three retries 20 s apart, after which it discards
+# the message: a Prefect API busy or down for a minute would lose uploads (`reconcile`
+# finds them, but by hand). This one retries for about 48 minutes (AWS's limit is an hour
+# in all): twice a second apart, 13 times backing off to a minute, then 45 times a minute
+# apart. The webhook answers 503 whenever it could not hand an object over.
+DELIVERY_POLICY: dict[str, Any] = {
+    "healthyRetryPolicy": {
+        "minDelayTarget": 1,
+        "maxDelayTarget": 60,
+        "numRetries": 60,
+        "numNoDelayRetries": 0,
+        "numMinDelayRetries": 2,
+        "numMaxDelayRetries": 45,
+        "backoffFunction": "exponential",
+    }
+}
 
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
@@ -393,13 +409,17 @@ def _subscription_steps(
             Protocol=protocol,
             Endpoint=webhook_url,
             # The default envelope carries the signature; a raw message cannot be verified.
-            Attributes={"RawMessageDelivery": "false"},
+            Attributes={
+                "RawMessageDelivery": "false",
+                "DeliveryPolicy": json.dumps(DELIVERY_POLICY),
+            },
             ReturnSubscriptionArn=True,
         ),
     )
     if not topic.exists:
         return [subscribe]
     arn = topic.require_arn()
+    steps = []
     with explain(f"list the subscriptions of {arn}"):
         pages = clients.sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=arn)
         found = [
@@ -411,21 +431,30 @@ def _subscription_steps(
         if not found:
             return [subscribe]
         # A pending subscription has no ARN to read until the webhook confirms it.
-        confirmed = [a for a in found if a.startswith("arn:")]
-        raw = [
-            a
-            for a in confirmed
-            if clients.sns.get_subscription_attributes(SubscriptionArn=a)["Attributes"]
-            .get("RawMessageDelivery", "false")
-            .lower()
-            == "true"
-        ]
-    return [Step(f"turn off raw message delivery for {shown} on {arn}", _raw_off(a)) for a in raw]
+        for sub_arn in (a for a in found if a.startswith("arn:")):
+            attributes = clients.sns.get_subscription_attributes(SubscriptionArn=sub_arn)
+            current = attributes["Attributes"]
+            if current.get("RawMessageDelivery", "false").lower() == "true":
+                steps.append(
+                    Step(
+                        f"turn off raw message delivery for {shown} on {arn}",
+                        _set_attribute(sub_arn, "RawMessageDelivery", "false"),
+                    )
+                )
+            # A policy of the user's own is kept: only SNS's default is replaced.
+            if not current.get("DeliveryPolicy"):
+                steps.append(
+                    Step(
+                        f"retry deliveries to {shown} on {arn} for up to 48 minutes",
+                        _set_attribute(sub_arn, "DeliveryPolicy", json.dumps(DELIVERY_POLICY)),
+                    )
+                )
+    return steps
 
 
-def _raw_off(subscription_arn: str) -> Callable[[Clients], object]:
+def _set_attribute(subscription_arn: str, name: str, value: str) -> Callable[[Clients], object]:
     return lambda c: c.sns.set_subscription_attributes(
-        SubscriptionArn=subscription_arn, AttributeName="RawMessageDelivery", AttributeValue="false"
+        SubscriptionArn=subscription_arn, AttributeName=name, AttributeValue=value
     )
 
 

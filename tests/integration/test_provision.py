@@ -166,6 +166,41 @@ def test_first_run_creates_the_whole_chain(clients: Clients, names: Names) -> No
     assert (sub["Protocol"], sub["Endpoint"]) == ("https", WEBHOOK)
     attributes = clients.sns.get_subscription_attributes(SubscriptionArn=sub["SubscriptionArn"])
     assert attributes["Attributes"]["RawMessageDelivery"] == "false"
+    assert json.loads(attributes["Attributes"]["DeliveryPolicy"]) == provision.DELIVERY_POLICY
+
+
+def test_the_delivery_policy_retries_within_aws_limit_of_an_hour() -> None:
+    """AWS refuses a policy whose retries could take longer than 3,600 s in all; each
+    retry waits at most maxDelayTarget, the minimum-delay ones minDelayTarget."""
+    policy = provision.DELIVERY_POLICY["healthyRetryPolicy"]
+    at_min = policy["numMinDelayRetries"] * policy["minDelayTarget"]  # no-delay ones: 0 s
+    rest = policy["numRetries"] - policy["numNoDelayRetries"] - policy["numMinDelayRetries"]
+    longest = at_min + rest * policy["maxDelayTarget"]
+    assert 2_400 <= longest <= 3_600  # long enough to outlast a restart, within the limit
+
+
+def test_an_existing_subscription_gets_the_policy_unless_it_has_its_own(
+    clients: Clients, names: Names
+) -> None:
+    names.provision(clients)
+    arn = topic_arn(clients, names.topic)
+    assert arn is not None
+    [sub] = subscriptions(clients, arn)
+    sub_arn = sub["SubscriptionArn"]
+    clients.sns.set_subscription_attributes(
+        SubscriptionArn=sub_arn, AttributeName="DeliveryPolicy", AttributeValue=""
+    )
+    [step] = names.plan(clients)
+    assert step.description == f"retry deliveries to {WEBHOOK} on {arn} for up to 48 minutes"
+    provision.apply(clients, [step])
+    current = clients.sns.get_subscription_attributes(SubscriptionArn=sub_arn)["Attributes"]
+    assert json.loads(current["DeliveryPolicy"]) == provision.DELIVERY_POLICY
+
+    own = {"healthyRetryPolicy": {"numRetries": 5, "minDelayTarget": 2, "maxDelayTarget": 2}}
+    clients.sns.set_subscription_attributes(
+        SubscriptionArn=sub_arn, AttributeName="DeliveryPolicy", AttributeValue=json.dumps(own)
+    )
+    assert names.plan(clients) == []  # the user's own policy stays
 
 
 def test_a_second_run_plans_nothing(clients: Clients, names: Names) -> None:
