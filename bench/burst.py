@@ -3,10 +3,14 @@
 One `docproc serve` (webhook + runner, on the Prefect server given), provisioned as a
 user would. First the baseline: `python -m docproc backfill` of N other documents in
 another bucket, through the same Prefect server. Then the burst: N uploads at once
-(100 threads of S3 PUTs, each PUT -> SNS -> webhook synchronously in moto) to the
-provisioned bucket; the clock runs from the first PUT until every object version has
-its `documents` row. Lost: versions without a row at the end. Doubled: versions named
-by more than one flow run, or recorded twice.
+(100 threads of S3 PUTs) to the provisioned bucket; the clock runs from the first PUT
+until every object version has its `documents` row. Lost: versions without a row at the
+end. Doubled: versions named by more than one flow run, or recorded twice.
+
+SNS delivers as AWS does (bench/sns_relay.py: asynchronously, with high concurrency,
+and retried on the subscription's delivery policy); `--moto-delivery` keeps moto's own,
+which delivers inside each PUT and never retries, so that the webhook's hold on a
+delivery holds the uploader too, and a refused delivery is lost.
 
 Run alone: `.venv/bin/python -m bench.burst --docs 200` (starts moto and Prefect);
 `--prefect-postgres URL` puts Prefect's server on PostgreSQL, `--timeline` prints when
@@ -33,13 +37,12 @@ from docproc.loader import make_engine
 
 PREFIX = "burst/"
 POLL_SECONDS = 0.25
-# No new `documents` row for this long once the uploads are done: what is missing is lost
-# (moto's SNS does not deliver again what the webhook refused with a 503; AWS's does).
+# No new `documents` row for this long: what is missing is lost (moto's SNS does not
+# deliver again what the webhook refused with a 503; AWS's does, and so does the relay).
 STALL_SECONDS = 60.0
 REFUSED = "POST /sns -> 503"
-# "At once": S3 PUTs in flight together. moto delivers to SNS subscribers inside the PUT,
-# so this is also how many deliveries reach the webhook at once (AWS's SNS delivers with
-# far more concurrency than that).
+# "At once": S3 PUTs in flight together. Under moto's own delivery (inside the PUT), this is
+# also how many deliveries reach the webhook at once.
 UPLOAD_THREADS = 100
 
 
@@ -50,6 +53,7 @@ class Burst:
     backfill_seconds: float
     lost: int
     refused: int  # deliveries the webhook answered 503: AWS's SNS retries them, moto does not
+    relay: dict[str, int] | None  # what the relay did, when SNS delivered through it
     doubled: int
     runs: Counter[str]  # flow runs of the burst by flow
     largest_group: int
@@ -120,7 +124,12 @@ def _handed(runs: list[Any]) -> Counter[str]:
 
 
 def measure(
-    endpoint: str, prefect_env: dict[str, str], database_url: str, docs: int, workdir: Path
+    endpoint: str,
+    prefect_env: dict[str, str],
+    database_url: str,
+    docs: int,
+    workdir: Path,
+    relay: bool = True,
 ) -> Burst:
     from prefect.client.orchestration import SyncPrefectClient
 
@@ -129,7 +138,9 @@ def measure(
     s3 = harness.s3_client(endpoint)
     try:
         with (
-            e2e_latency.serving(endpoint, prefect_env, database_url, workdir, "burst") as served,
+            e2e_latency.serving(
+                endpoint, prefect_env, database_url, workdir, "burst", relay
+            ) as served,
             SyncPrefectClient(prefect_env["PREFECT_API_URL"]) as api,
         ):
             # The baseline: a backfill of as many other documents, same Prefect server.
@@ -179,6 +190,7 @@ def measure(
         backfill_seconds=backfill.seconds,
         lost=max(0, docs - recorded),
         refused=served.log.read_text(errors="replace").count(REFUSED),
+        relay=dict(served.relay.counts) if served.relay else None,
         doubled=sum(n - 1 for n in handed.values() if n > 1) + max(0, recorded - docs),
         runs=Counter(_flow(r) for r in runs),
         largest_group=max((len(r.parameters.get("objects", [1])) for r in runs), default=0),
@@ -223,15 +235,23 @@ def _flow(run: Any) -> str:
     return "process-batch" if "objects" in run.parameters else "process-invoice"
 
 
+def delivery(found: Burst) -> str:
+    """How SNS delivered, and what came of the deliveries the webhook refused."""
+    refused = f"deliveries refused with 503: {found.refused}"
+    if found.relay is None:
+        return f"moto's own SNS delivery (no retries); {refused}"
+    counts = ", ".join(f"{what} {n}" for what, n in sorted(found.relay.items()))
+    return f"SNS delivery as AWS's (bench/sns_relay.py: {counts}); {refused}"
+
+
 def describe(found: Burst) -> str:
     runs = ", ".join(f"{n} {name}" for name, n in sorted(found.runs.items()))
     return (
         f"burst of {found.docs}: {found.burst_seconds:.1f} s, {found.burst_rate:.1f} docs/s "
         f"({runs}; largest group {found.largest_group}); backfill of {found.docs}: "
         f"{found.backfill_seconds:.1f} s, {found.backfill_rate:.1f} docs/s; ratio "
-        f"{found.ratio:.2f}; lost {found.lost} (deliveries refused with 503: {found.refused}), "
-        f"doubled {found.doubled}; last run created "
-        f"{found.last_created:.1f} s after the first PUT"
+        f"{found.ratio:.2f}; lost {found.lost}, doubled {found.doubled}; last run created "
+        f"{found.last_created:.1f} s after the first PUT; {delivery(found)}"
     )
 
 
@@ -242,6 +262,11 @@ def main() -> None:
     harness.add_prefect_postgres(cli)
     cli.add_argument("--timeline", action="store_true", help="print each run's timeline")
     cli.add_argument("--keep", action="store_true", help="keep the logs (printed at the end)")
+    cli.add_argument(
+        "--moto-delivery",
+        action="store_true",
+        help="SNS delivers as moto does (inside each PUT, never again), not as AWS does",
+    )
     args = cli.parse_args()
     with (
         moto_server() as endpoint,
@@ -255,7 +280,9 @@ def main() -> None:
             else stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix))
         )
         prefect_env = stack.enter_context(harness.prefect_server(workdir, args.prefect_postgres))
-        found = measure(endpoint, prefect_env, database_url, args.docs, workdir)
+        found = measure(
+            endpoint, prefect_env, database_url, args.docs, workdir, not args.moto_delivery
+        )
         if args.timeline:
             print(f"first PUT at {found.started:.0f}; per run: objects, created, started, "
                   "ended (s after it)")  # fmt: skip

@@ -20,14 +20,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
-from bench import corpus, harness
+from bench import corpus, harness, sns_relay
 from devtools.emulator import free_port, moto_server, wait_for_http
 from docproc import provision, schema, storage
 from docproc.export import csv_key
@@ -164,15 +164,22 @@ class Served:
     source: str
     target: str
     log: Path
+    relay: sns_relay.Relay | None  # between moto's SNS and the webhook, if asked for
 
 
 @contextmanager
 def serving(
-    endpoint: str, prefect_env: dict[str, str], database_url: str, workdir: Path, tag: str
+    endpoint: str,
+    prefect_env: dict[str, str],
+    database_url: str,
+    workdir: Path,
+    tag: str,
+    relay: bool = False,
 ) -> Iterator[Served]:
     """`docproc serve` started as a user would, the chain provisioned to it; stopped after.
 
-    `prefect_env` holds PREFECT_API_URL (a started server) and PREFECT_HOME.
+    `prefect_env` holds PREFECT_API_URL (a started server) and PREFECT_HOME. With `relay`,
+    SNS delivers through bench/sns_relay.py, asynchronously and retried, as AWS does.
     """
     source, target = harness.unique(f"{tag}-src"), harness.unique(f"{tag}-dst")
     port = free_port()
@@ -196,16 +203,20 @@ def serving(
         )
     try:
         wait_for_http(f"{url}/healthz", timeout=SERVE_START_TIMEOUT_SECONDS)
-        clients = provision.make_clients(harness.emulator_session(), endpoint_url=endpoint)
-        steps = provision.plan(
-            clients,
-            source_bucket=source,
-            target_bucket=target,
-            webhook_url=f"{url}/sns",
-            topic_name=harness.unique(f"{tag}-topic"),
-        )
-        provision.apply(clients, steps)
-        yield Served(proc, source, target, log)
+        webhook, relayed = f"{url}/sns", None
+        with ExitStack() as stack:
+            if relay:
+                webhook, relayed = stack.enter_context(sns_relay.relaying(webhook))
+            clients = provision.make_clients(harness.emulator_session(), endpoint_url=endpoint)
+            steps = provision.plan(
+                clients,
+                source_bucket=source,
+                target_bucket=target,
+                webhook_url=webhook,
+                topic_name=harness.unique(f"{tag}-topic"),
+            )
+            provision.apply(clients, steps)
+            yield Served(proc, source, target, log, relayed)
     except (harness.BenchError, TimeoutError) as exc:
         raise harness.BenchError(f"{exc}; docproc serve's log ends:\n{harness.tail(log)}") from exc
     finally:

@@ -1,0 +1,129 @@
+"""SNS delivery as AWS does it, between moto's SNS and the webhook: asynchronous and retried.
+
+moto's SNS POSTs to an HTTP subscriber inside the S3 PUT that caused the notification,
+and does not retry a delivery answered 5xx. AWS's SNS does neither: the PUT returns
+once S3 has the object, deliveries go out on their own with high concurrency, and a
+refused delivery is retried on the subscription's delivery policy (docproc's
+`provision` sets `provision.DELIVERY_POLICY`). So under moto a webhook that holds a
+delivery (to group it, or while Prefect is busy) holds the uploader too, and a 503
+loses the object: neither happens in AWS.
+
+The relay is subscribed in the webhook's place. It answers moto at once, queues the
+message, and delivers it to the webhook from a pool of threads, again after the
+policy's delays while the webhook answers 5xx or cannot be reached. Message bodies
+and SNS headers go through unchanged.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+
+from devtools.emulator import free_port
+from docproc import provision
+
+DELIVERY_THREADS = 200  # deliveries in flight at once
+TIMEOUT_SECONDS = 15.0  # SNS's own timeout for an HTTP delivery
+
+
+def retry_delays() -> list[float]:
+    """The waits of `provision.DELIVERY_POLICY`, shortened to what a bench can wait for:
+    the no-delay and minimum-delay retries, then the backoff toward maxDelayTarget."""
+    policy = provision.DELIVERY_POLICY["healthyRetryPolicy"]
+    low, high = float(policy["minDelayTarget"]), float(policy["maxDelayTarget"])
+    delays = [0.0] * policy["numNoDelayRetries"] + [low] * policy["numMinDelayRetries"]
+    step = low
+    while step < high and len(delays) < policy["numRetries"]:
+        step = min(high, step * 2)
+        delays.append(step)
+    return delays
+
+
+class Relay:
+    """Counts what it did: `received`, `delivered`, `retried (why)` (attempts answered 5xx
+    or failed) and `given_up` (messages whose retries ran out)."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[tuple[bytes, dict[str, str]] | None] = queue.Queue()
+        self._client = httpx.Client(
+            timeout=TIMEOUT_SECONDS, limits=httpx.Limits(max_connections=DELIVERY_THREADS)
+        )
+        self._delays = retry_delays()
+
+    def count(self, what: str) -> None:
+        with self._lock:
+            self.counts[what] += 1
+
+    def accept(self, body: bytes, headers: dict[str, str]) -> None:
+        self.count("received")
+        self._queue.put((body, headers))
+
+    def work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            self._deliver(*item)
+
+    def _deliver(self, body: bytes, headers: dict[str, str]) -> None:
+        for delay in (*self._delays, None):
+            try:
+                status = self._client.post(self.target, content=body, headers=headers).status_code
+                failure = f"answered {status}"
+            except httpx.HTTPError as exc:
+                status, failure = 0, type(exc).__name__
+            if 200 <= status < 500:
+                self.count("delivered" if status < 300 else "refused 4xx")
+                return
+            if delay is None:
+                self.count("given_up")
+                return
+            self.count(f"retried ({failure})")
+            time.sleep(delay)
+
+    def stop(self, threads: int) -> None:
+        for _ in range(threads):
+            self._queue.put(None)
+        self._client.close()
+
+
+@contextmanager
+def relaying(target: str) -> Iterator[tuple[str, Relay]]:
+    """A relay to `target` on loopback: yields the URL to subscribe, and the relay."""
+    relay = Relay(target)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            wanted = ("content-type", "x-amz-sns-message-type", "x-amz-sns-topic-arn")
+            headers = {k: v for k, v in self.headers.items() if k.lower() in wanted}
+            relay.accept(body, headers)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        request_queue_size = 1024
+
+    port = free_port()
+    server = Server(("127.0.0.1", port), Handler)
+    threads = [threading.Thread(target=server.serve_forever, daemon=True)]
+    threads += [threading.Thread(target=relay.work, daemon=True) for _ in range(DELIVERY_THREADS)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}/sns", relay
+    finally:
+        server.shutdown()
+        relay.stop(DELIVERY_THREADS)
