@@ -64,7 +64,9 @@ class Recorder:
 
 
 def busy(grouping: GroupingHandOver, recorder: Recorder) -> threading.Thread:
-    """A hand-over in progress, so that the callers that follow are gathered."""
+    """A hand-over in progress, so that the callers that follow are gathered. Give the
+    grouping a long `quiet_seconds`: released, the callers must not find the system quiet,
+    however slowly they arrive."""
     recorder.release.clear()
 
     def hand_over_one() -> None:
@@ -134,7 +136,9 @@ def test_quiet_is_its_own_clock_not_the_window() -> None:
 
 def test_a_request_that_fills_a_group_goes_without_waiting() -> None:
     recorder = Recorder()
-    grouping = GroupingHandOver(recorder, window_seconds=HOUR, idle_seconds=LONG, max_group=2)
+    grouping = GroupingHandOver(
+        recorder, window_seconds=HOUR, quiet_seconds=HOUR, idle_seconds=LONG, max_group=2
+    )
     first = busy(grouping, recorder)
     recorder.release.set()
     assert returns_soon(lambda: grouping([ref(1), ref(2)]))
@@ -144,7 +148,9 @@ def test_a_request_that_fills_a_group_goes_without_waiting() -> None:
 
 def test_uploads_during_a_hand_over_are_one_group_cut_at_its_bound() -> None:
     recorder = Recorder()
-    grouping = GroupingHandOver(recorder, window_seconds=LONG, idle_seconds=LONG, max_group=10)
+    grouping = GroupingHandOver(
+        recorder, window_seconds=LONG, quiet_seconds=HOUR, idle_seconds=LONG, max_group=10
+    )
     first = busy(grouping, recorder)
     recorder.release.set()
     seen = call_all(grouping, [[ref(i)] for i in range(20)])
@@ -170,7 +176,9 @@ class Entries(Recorder):
 def test_a_group_nothing_joins_goes_before_its_window() -> None:
     """The end of a burst: its last objects go once no more arrive, not after the window."""
     recorder = Recorder()
-    grouping = GroupingHandOver(recorder, window_seconds=HOUR, idle_seconds=0.2, max_group=10)
+    grouping = GroupingHandOver(
+        recorder, window_seconds=HOUR, quiet_seconds=HOUR, idle_seconds=0.2, max_group=10
+    )
     first = busy(grouping, recorder)
     last = [threading.Thread(target=grouping, args=([ref(i)],), daemon=True) for i in (1, 2, 3)]
     for thread in last:
@@ -205,7 +213,9 @@ def test_a_lone_object_under_a_burst_waits_for_company_not_idle() -> None:
 
 def test_a_group_is_not_idle_while_another_hand_over_holds_its_callers() -> None:
     recorder = Entries()
-    grouping = GroupingHandOver(recorder, window_seconds=HOUR, idle_seconds=0.05, max_group=10)
+    grouping = GroupingHandOver(
+        recorder, window_seconds=HOUR, quiet_seconds=HOUR, idle_seconds=0.05, max_group=10
+    )
     first = busy(grouping, recorder)
     waiting = [threading.Thread(target=grouping, args=([ref(i)],)) for i in (1, 2)]
     waiting[0].start()
@@ -222,7 +232,9 @@ def test_a_group_is_not_idle_while_another_hand_over_holds_its_callers() -> None
 def test_a_request_is_never_split_between_groups() -> None:
     recorder = Recorder()
     # A short window: which group is left open and waits it out depends on arrival order.
-    grouping = GroupingHandOver(recorder, window_seconds=0.2, idle_seconds=LONG, max_group=4)
+    grouping = GroupingHandOver(
+        recorder, window_seconds=0.2, quiet_seconds=HOUR, idle_seconds=LONG, max_group=4
+    )
     first = busy(grouping, recorder)
     recorder.release.set()
     seen = call_all(grouping, [[ref(1), ref(2), ref(3)], [ref(4), ref(5)], [ref(6)]])
@@ -235,7 +247,9 @@ def test_a_request_is_never_split_between_groups() -> None:
 
 def test_a_failed_hand_over_fails_every_request_of_its_group() -> None:
     recorder = Recorder(fail=True)
-    grouping = GroupingHandOver(recorder, window_seconds=LONG, idle_seconds=LONG, max_group=5)
+    grouping = GroupingHandOver(
+        recorder, window_seconds=LONG, quiet_seconds=HOUR, idle_seconds=LONG, max_group=5
+    )
     first = busy(grouping, recorder)
     recorder.release.set()
     seen = call_all(grouping, [[ref(i)] for i in range(5)])
@@ -315,7 +329,9 @@ def test_sns_requests_of_one_group_get_its_one_answer(
     identity: SigningIdentity, fail: bool
 ) -> None:
     recorder = Recorder(fail=fail)
-    grouping = GroupingHandOver(recorder, window_seconds=LONG, idle_seconds=LONG, max_group=8)
+    grouping = GroupingHandOver(
+        recorder, window_seconds=LONG, quiet_seconds=HOUR, idle_seconds=LONG, max_group=8
+    )
     settings = Settings(_env_file=None, sns_verify=False, sns_topic_arns="")  # type: ignore[call-arg]
     with serving(create_app(settings, grouping)) as url:
         first = busy(grouping, recorder)
