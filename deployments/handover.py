@@ -35,14 +35,14 @@ if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
 
 BATCH_DEPLOYMENT = "process-batch/process-batch"
-
-logger = logging.getLogger("docproc.webhook")
 # A busy server (SQLite's writer lock under a burst) answers a run's creation 503 now and
 # then, mostly for milliseconds but, under a 1,000-upload burst, once for over 3 s: tried
 # again after these waits, 6-10 s in all, so that with the group's window (2.5 s) the
 # answer still comes within SNS's 15 s. (An accepted event costs the server no write; a
 # run does.) The idempotency key makes a creation that did land but lost its answer harmless.
 CREATE_RETRY_SECONDS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
+
+logger = logging.getLogger("docproc.webhook")
 
 
 def _line(exc: BaseException) -> str:

@@ -8,14 +8,17 @@ under way, objects that arrive within a window are gathered, up to a bound, and
 handed over as one group. Each SNS request is held until its group is handed over, so
 a failure still answers every one of them with 503, and SNS retries.
 
-Three clocks: `quiet_seconds` after the last hand-over an upload goes alone again (short,
-so that uploads one after another each go at once, and so does the last straggler of a
-burst); `window_seconds` is the longest a
-group under a burst gathers (long enough that a burst makes few, full groups: every
-run costs seconds of CPU whatever its size, measured with bench/burst.py); and a group
-that nothing has joined for `idle_seconds`, while no other hand-over held its callers
-back, goes before its window ends: the burst is over, and its last objects would
-otherwise wait out the window (2.5 s, twice, at the end of a 1,000-upload burst).
+Three clocks: `quiet_seconds` after the last hand-over an upload goes alone again
+(short, so that uploads one after another each go at once, and so does the last
+straggler of a burst); `window_seconds` is the longest a group under a burst gathers
+(long enough that a burst makes few, full groups: every run costs seconds of CPU
+whatever its size, measured with bench/burst.py); and a group that nothing has joined
+for `idle_seconds`, while no other hand-over held its callers back, goes before its
+window ends: the burst is over, and its last objects would otherwise wait out the
+window (2.5 s, twice, at the end of a 1,000-upload burst).
+
+Objects gathered under a burst go to a batch run even when only one came
+(`gathered=True`): the event trigger's way to a run is the slow one under load.
 """
 
 from __future__ import annotations

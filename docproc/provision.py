@@ -445,7 +445,7 @@ def _subscription_steps(
             if not current.get("DeliveryPolicy"):
                 steps.append(
                     Step(
-                        f"retry deliveries to {shown} on {arn} for up to 48 minutes",
+                        f"retry deliveries to {shown} on {arn} for about 48 minutes",
                         _set_attribute(sub_arn, "DeliveryPolicy", json.dumps(DELIVERY_POLICY)),
                     )
                 )

@@ -191,7 +191,7 @@ def test_an_existing_subscription_gets_the_policy_unless_it_has_its_own(
         SubscriptionArn=sub_arn, AttributeName="DeliveryPolicy", AttributeValue=""
     )
     [step] = names.plan(clients)
-    assert step.description == f"retry deliveries to {WEBHOOK} on {arn} for up to 48 minutes"
+    assert step.description == f"retry deliveries to {WEBHOOK} on {arn} for about 48 minutes"
     provision.apply(clients, [step])
     current = clients.sns.get_subscription_attributes(SubscriptionArn=sub_arn)["Attributes"]
     assert json.loads(current["DeliveryPolicy"]) == provision.DELIVERY_POLICY
