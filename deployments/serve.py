@@ -17,7 +17,7 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
-from docproc.grouping import GroupingHandOver
+from docproc.grouping import GroupHandOver, GroupingHandOver
 from docproc.settings import get_settings
 from docproc.webhook import create_app, sns_clients
 from tasks import resources
@@ -34,6 +34,17 @@ SQLITE_HINT = (
     "  under bursts of uploads SQLite starts runs late; for PostgreSQL: "
     "--prefect-database postgresql+asyncpg://user:pw@host:5432/prefect"
 )
+
+
+def webhook_app(hand_over: GroupHandOver) -> FastAPI:
+    """The webhook as `serve` and `webhook` run it. Uploads that arrive together go as one
+    group, to one `process-batch` run; at most 99, so that the group's event can name them
+    and its run (Prefect's limit is 100)."""
+    return create_app(
+        get_settings(),
+        GroupingHandOver(hand_over),
+        sns_client=sns_clients(*resources.aws_session()),
+    )
 
 
 def log_to_console() -> None:
@@ -116,14 +127,7 @@ def serve(
 
         hand_over = PrefectHandOver()  # at api_url: the settings above
         stack.callback(hand_over.close)
-        # Uploads that arrive together go as one group, to one `process-batch` run; at most
-        # 99, so that the group's event can name them and its run (Prefect's limit is 100).
-        app = create_app(
-            get_settings(),
-            GroupingHandOver(hand_over),
-            sns_client=sns_clients(*resources.aws_session()),
-        )
-        webhook = WebhookServer(app, host, port)
+        webhook = WebhookServer(webhook_app(hand_over), host, port)
         webhook.start()
         stack.callback(webhook.stop)
         print(f"webhook: http://{host}:{port}/sns (health: /healthz); Ctrl-C stops", flush=True)

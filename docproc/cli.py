@@ -552,26 +552,15 @@ def webhook(host: Host = "127.0.0.1", port: Port = 8080) -> None:
     import uvicorn
 
     from deployments.handover import PrefectHandOver
-    from docproc.grouping import GroupingHandOver
-    from docproc.settings import get_settings
-    from docproc.webhook import create_app, sns_clients
-    from tasks import resources
+    from deployments.serve import log_to_console, webhook_app
 
     try:
         hand_over = PrefectHandOver()
     except ValueError as exc:
         fail(str(exc))
     console.print(f"webhook: http://{host}:{port}/sns")
-    from deployments.serve import log_to_console
-
     log_to_console()
-    # Grouped as under `serve`: a burst goes to batch runs, not to a run per upload.
-    app = create_app(
-        get_settings(),
-        GroupingHandOver(hand_over),
-        sns_client=sns_clients(*resources.aws_session()),
-    )
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.run(webhook_app(hand_over), host=host, port=port, log_level="warning")
 
 
 @app.command()
