@@ -435,7 +435,6 @@ def _burst_figures(
     ):
         found = burst.measure(endpoint, prefect_env, database_url, docs, ctx.workdir, relay)
     runs = ", ".join(f"{n} {name}" for name, n in sorted(found.runs.items()))
-    how = "SNS delivering as AWS's" if relay else "moto's own SNS delivery"
     note = (
         f"bench/burst.py: {docs:,} uploads at once ({burst.UPLOAD_THREADS} S3 PUTs in flight) "
         f"to the bucket `docproc serve` is provisioned for, until every version has its "
@@ -447,10 +446,11 @@ def _burst_figures(
     )
     if not relay:
         return [
-            Figure(f"burst of {docs:,} uploads, Prefect on {database}, {how}", found.burst_rate,
-                   "docs/s", note + " moto delivers inside each PUT, so the webhook's hold on "
-                   "a delivery holds the uploader, and it never delivers again: a refused "
-                   "delivery is a lost document here, not in AWS.", baseline=found.backfill_rate,
+            Figure(f"burst of {docs:,} uploads, Prefect on {database}, moto's own SNS delivery",
+                   found.burst_rate, "docs/s", note + " moto delivers inside each PUT, so the "
+                   "webhook's hold on a delivery holds the uploader, and it never delivers "
+                   "again: a refused delivery is a lost document here, not in AWS.",
+                   baseline=found.backfill_rate,
                    baseline_name="backfill", goal="none (comparison)", digits=1),
         ]  # fmt: skip
     return [
