@@ -1,18 +1,24 @@
-"""The webhook's hand-over: a group's batch run created, the events posted, acknowledged.
+"""The webhook's hand-over: each object's run created, the events posted, acknowledged.
 
-A lone upload on a quiet system goes as `docproc.s3.object.created`, whose trigger in
-`prefect.yaml` starts its `process-invoice` run. Objects gathered under a burst (see
-docproc/grouping.py; even one, if nothing else came) get their bucket's `process-batch`
-run created here, directly from the deployment: under a burst, the server's trigger and
-actions pipeline turned events it had accepted into runs 6-40 s later on SQLite, which
-dominated the burst's time. Their `docproc.s3.objects.created` event still goes, naming
-the run, for the Event feed and users' automations; all events in one POST.
+The webhook creates every run itself, from its deployment, with an idempotency key
+that names the object versions: a lone upload on a quiet system gets its own
+`process-invoice` run (the fast path); objects gathered under a burst (see
+docproc/grouping.py) get their bucket's `process-batch` run. Then one
+`docproc.s3.objects.created` event per bucket names the objects and their run, for the
+Event feed and users' automations; all events in one POST.
+
+Not the deployment trigger's way (event, then the server's trigger and actions services
+create the run): the server does not retry an action whose run creation fails, so under
+a burst on SQLite an upload whose event had been accepted now and then never got a run
+(bench/burst.py, 2026-11-30: 1 of 1,000, its `prefect.automation.triggered` recorded and
+no action after it), and it created runs 6-40 s late. The trigger stays in `prefect.yaml`
+for `docproc.s3.object.created` events from elsewhere (a Prefect Cloud webhook, README).
 
 The run comes first: if the POST then fails, the webhook answers 503, SNS delivers
-again, and the idempotency key (the group's id) gives back the same run.
-`prefect.events.emit_event` is fire-and-forget, so it cannot tell a down API from
-a delivered event; `POST /events` answers 204 once the server has the events,
-which is what lets the webhook answer SNS with 503 instead of losing work.
+again, and the idempotency key gives back the same run. `prefect.events.emit_event`
+is fire-and-forget, so it cannot tell a down API from a delivered event; `POST /events`
+answers 204 once the server has the events, which is what lets the webhook answer SNS
+with 503 instead of losing work.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import httpx
@@ -35,6 +41,7 @@ if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
 
 BATCH_DEPLOYMENT = "process-batch/process-batch"
+INVOICE_DEPLOYMENT = "process-invoice/process-invoice"
 # A busy server (SQLite's writer lock under a burst) answers a run's creation 503 now and
 # then, mostly for milliseconds but, under a 1,000-upload burst, once for over 3 s: tried
 # again after these waits, 6-10 s in all, so that with the group's window (2.5 s) the
@@ -54,16 +61,22 @@ class PrefectHandOver:
     call: API key or auth string, TLS (`PREFECT_API_TLS_INSECURE_SKIP_VERIFY`,
     `PREFECT_API_SSL_CERT_FILE`), `PREFECT_CLIENT_CUSTOM_HEADERS`, CSRF tokens."""
 
-    def __init__(self, timeout: float = 5.0, batch_deployment: str = BATCH_DEPLOYMENT) -> None:
+    def __init__(
+        self,
+        timeout: float = 5.0,
+        batch_deployment: str = BATCH_DEPLOYMENT,
+        invoice_deployment: str = INVOICE_DEPLOYMENT,
+    ) -> None:
         from prefect.client.orchestration import get_client
         from prefect.context import SettingsContext, get_settings_context
         from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES
 
         if not PREFECT_API_URL.value():
             raise ValueError("PREFECT_API_URL is not set: the webhook needs a running Prefect API")
-        # No retries of the client's own: SNS retries a 503 for up to an hour, and it must
-        # get its answer well within its 15 s timeout, which the client's back-off (2, 4,
-        # 8 ... s) is not. A busy answer raises at once; a run's creation is retried here.
+        # No retries of the client's own: SNS retries a 503 (for about 48 minutes with
+        # provision's delivery policy), and it must get its answer well within its 15 s
+        # timeout, which the client's back-off (2, 4, 8 ... s) is not. A busy answer raises
+        # at once; a run's creation is retried here.
         self._client = get_client(
             httpx_settings={
                 "timeout": httpx.Timeout(timeout),
@@ -77,17 +90,15 @@ class PrefectHandOver:
         # A context per call: calls come from several threads at once.
         self._settings = partial(SettingsContext, profile=current.profile, settings=no_retries)
         self._batch_deployment = batch_deployment
-        self._batch_deployment_id: UUID | None = None  # read at the first group
+        self._invoice_deployment = invoice_deployment
+        self._deployment_ids: dict[str, UUID] = {}  # read at each deployment's first run
 
-    def __call__(self, refs: Sequence[ObjectRef], gathered: bool = False) -> None:
-        """Hand `refs` over; `gathered` (under a burst) sends even a lone object to a batch run."""
+    def __call__(self, refs: Sequence[ObjectRef]) -> None:
         with self._settings():
             runs = {
-                bucket: self._batch_run(bucket, group)
-                for bucket, group in events.by_bucket(refs).items()
-                if events.goes_as_group(group, gathered)
+                bucket: self._run(bucket, group) for bucket, group in events.by_bucket(refs).items()
             }
-            body = events.handed_over(refs, runs, gathered)
+            body = events.handed_over(refs, runs)
             try:
                 response = self._client.request("POST", "/events", json=body)
                 response.raise_for_status()
@@ -96,45 +107,58 @@ class PrefectHandOver:
                     f"Prefect API did not take {len(body)} event(s): {_line(exc)}"
                 ) from exc
 
-    def _batch_run(self, bucket: str, group: list[ObjectRef]) -> UUID:
-        """The group's `process-batch` run, created once per group whatever the deliveries."""
+    def _run(self, bucket: str, group: list[ObjectRef]) -> UUID:
+        """The run of `group`, created once per group whatever the deliveries."""
+        if events.goes_as_group(group):
+            return self._create(
+                self._batch_deployment,
+                {"bucket": bucket, "objects": events.object_pairs(group)},
+                events.group_id(group),
+                run_name(bucket, [r.key for r in group]),
+                f"{len(group)} objects of {bucket}",
+            )
+        [ref] = group
+        return self._create(
+            self._invoice_deployment,
+            {"bucket": ref.bucket, "key": ref.key, "etag": ref.etag or ""},
+            events.event_id(ref),
+            ref.uri,
+            ref.uri,
+        )
+
+    def _create(
+        self, deployment: str, parameters: dict[str, Any], key: UUID, name: str, what: str
+    ) -> UUID:
+        """A run of `deployment`, tried again while the API is busy (`CREATE_RETRY_SECONDS`)."""
         from prefect.exceptions import ObjectNotFound, PrefectException
 
         try:
-            if self._batch_deployment_id is None:
-                deployment = self._client.read_deployment_by_name(self._batch_deployment)
-                self._batch_deployment_id = deployment.id
-            deployment_id = self._batch_deployment_id
-            objects = events.object_pairs(group)
+            if deployment not in self._deployment_ids:
+                self._deployment_ids[deployment] = self._client.read_deployment_by_name(
+                    deployment
+                ).id
+            deployment_id = self._deployment_ids[deployment]
 
             def create() -> FlowRun:
                 return self._client.create_flow_run_from_deployment(
-                    deployment_id,
-                    parameters={"bucket": bucket, "objects": objects},
-                    idempotency_key=str(events.group_id(group)),
-                    name=run_name(bucket, [r.key for r in group]),
+                    deployment_id, parameters=parameters, idempotency_key=str(key), name=name
                 )
 
             def busy(exc: BaseException, wait: float) -> None:
                 logger.warning(
-                    "Prefect API busy creating the run of %d objects of %s (%s); again in %.2f s",
-                    len(group),
-                    bucket,
+                    "Prefect API busy creating the run of %s (%s); again in %.2f s",
+                    what,
                     _line(exc),
                     wait,
                 )
 
             run = retried(create, CREATE_RETRY_SECONDS, on_wait=busy)
         except ObjectNotFound as exc:
-            raise HandOverError(
-                f"deployment {self._batch_deployment} not found: no run for {len(group)} "
-                f"objects of {bucket}"
-            ) from exc
+            raise HandOverError(f"deployment {deployment} not found: no run for {what}") from exc
         except (httpx.HTTPError, PrefectException, ValueError) as exc:
-            self._batch_deployment_id = None  # read again next time: it may have been replaced
+            self._deployment_ids.pop(deployment, None)  # read again: it may have been replaced
             raise HandOverError(
-                f"Prefect API did not create the run of {len(group)} objects of {bucket}: "
-                f"{_line(exc)}"
+                f"Prefect API did not create the run of {what}: {_line(exc)}"
             ) from exc
         return run.id
 

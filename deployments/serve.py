@@ -17,9 +17,9 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
-from docproc.grouping import GroupHandOver, GroupingHandOver
+from docproc.grouping import GroupingHandOver
 from docproc.settings import get_settings
-from docproc.webhook import create_app, sns_clients
+from docproc.webhook import HandOver, create_app, sns_clients
 from tasks import resources
 
 # Prefect's client retries a busy API (429, 503, lost connection) about 62 s with its
@@ -28,15 +28,15 @@ from tasks import resources
 # starts get this (the deployments of prefect.yaml get it as a job variable).
 CLIENT_MAX_RETRIES = "8"
 
-# Measured with bench/burst.py: on SQLite the server's own trigger actions meet
-# "database is locked" under a burst and back off, so group runs start up to a minute late.
+# Measured with bench/burst.py: on SQLite, a run's creation and its state writes meet
+# "database is locked" under a burst and are tried again, so runs start seconds late.
 SQLITE_HINT = (
     "  under bursts of uploads SQLite starts runs late; for PostgreSQL: "
     "--prefect-database postgresql+asyncpg://user:pw@host:5432/prefect"
 )
 
 
-def webhook_app(hand_over: GroupHandOver) -> FastAPI:
+def webhook_app(hand_over: HandOver) -> FastAPI:
     """The webhook as `serve` and `webhook` run it. Uploads that arrive together go as one
     group, to one `process-batch` run; at most 99, so that the group's event can name them
     and its run (Prefect's limit is 100)."""

@@ -1,9 +1,10 @@
 """The events that hand S3 objects to Prefect: their names and shapes, defined once.
 
-The webhook emits them: a lone object's event starts its `process-invoice` run through
-the trigger in `prefect.yaml`; a group's event records its hand-over (the webhook creates
-the group's `process-batch` run itself, deployments/handover.py) and names that run.
-Wiring tests keep them in step.
+The webhook creates each run itself (deployments/handover.py) and then emits
+`docproc.s3.objects.created` for the objects it handed over, naming their run, for the
+Event feed and users' automations. `docproc.s3.object.created` is the event of one
+upload as others send it (a Prefect Cloud webhook, README): the trigger of
+`process-invoice` in `prefect.yaml` turns it into a run. Wiring tests keep them in step.
 
 The loader's alerts of SPEC section 10 (a conflict held, a suspect flagged) are
 defined here too, for the automations in `automations/`.
@@ -21,8 +22,8 @@ from docproc.ids import path_segment
 from docproc.models import ObjectRef
 
 OBJECT_CREATED = "docproc.s3.object.created"
-# Objects of one bucket that arrived together (docproc/grouping.py), handed over to one
-# batch run: the event is for the Event feed and users' automations, no trigger's.
+# Objects of one bucket handed over to one run by the webhook (one, or a group that
+# arrived together, docproc/grouping.py): for the Event feed and automations, no trigger's.
 OBJECTS_CREATED = "docproc.s3.objects.created"
 # Prefect takes at most 100 related resources per event: a group's objects and its run.
 MAX_OBJECTS_PER_GROUP = 99
@@ -133,12 +134,10 @@ def object_pairs(refs: Sequence[ObjectRef]) -> list[list[str]]:
     return [[r.key, r.etag or ""] for r in refs]
 
 
-def goes_as_group(group: Sequence[ObjectRef], gathered: bool = False) -> bool:
-    """Several objects of a bucket go as one group, to one `process-batch` run, and so does
-    one that was gathered under a burst; a lone one on a quiet system keeps its own event
-    and its own `process-invoice` run (the fast path). Under a burst, the server's trigger
-    pipeline on SQLite created a lone object's run 10-20 s late (bench/burst.py)."""
-    return gathered or len(group) > 1
+def goes_as_group(group: Sequence[ObjectRef]) -> bool:
+    """Several objects of a bucket go as one group, to one `process-batch` run; a lone one
+    gets its own `process-invoice` run (the fast path, and the run a user looks for)."""
+    return len(group) > 1
 
 
 def by_bucket(refs: Sequence[ObjectRef]) -> dict[str, list[ObjectRef]]:
@@ -150,17 +149,13 @@ def by_bucket(refs: Sequence[ObjectRef]) -> dict[str, list[ObjectRef]]:
 
 
 def handed_over(
-    refs: Sequence[ObjectRef],
-    flow_runs: Mapping[str, uuid.UUID] | None = None,
-    gathered: bool = False,
+    refs: Sequence[ObjectRef], flow_runs: Mapping[str, uuid.UUID] | None = None
 ) -> list[dict[str, Any]]:
-    """The events for objects handed over together, per bucket: a lone object's own event,
-    or a group's (`goes_as_group`), which names its bucket's run in `flow_runs`, if any."""
+    """The events for objects handed over together: one per bucket, naming its objects
+    and its bucket's run in `flow_runs`, if any."""
     runs = flow_runs or {}
     return [
         objects_created(bucket, group, flow_run_id=runs.get(bucket))
-        if goes_as_group(group, gathered)
-        else object_created(group[0])
         for bucket, group in by_bucket(refs).items()
     ]
 

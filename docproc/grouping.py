@@ -16,9 +16,6 @@ whatever its size, measured with bench/burst.py); and a group that nothing has j
 for `idle_seconds`, while no other hand-over held its callers back, goes before its
 window ends: the burst is over, and its last objects would otherwise wait out the
 window (2.5 s, twice, at the end of a 1,000-upload burst).
-
-Objects gathered under a burst go to a batch run even when only one came
-(`gathered=True`): the event trigger's way to a run is the slow one under load.
 """
 
 from __future__ import annotations
@@ -27,11 +24,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
 
 from docproc.events import MAX_OBJECTS_PER_GROUP
 from docproc.models import ObjectRef
-from docproc.webhook import HandOverError
+from docproc.webhook import HandOver, HandOverError
 
 QUIET_SECONDS = 0.25
 WINDOW_SECONDS = 2.5
@@ -44,12 +40,6 @@ MAX_GROUP = MAX_OBJECTS_PER_GROUP  # the group event names each object and the r
 WAIT_SECONDS = 10.0
 
 logger = logging.getLogger("docproc.webhook")
-
-
-class GroupHandOver(Protocol):
-    """The hand-over behind the grouping; `gathered` says the objects came under a burst."""
-
-    def __call__(self, refs: Sequence[ObjectRef], gathered: bool = False) -> None: ...
 
 
 class _Group:
@@ -71,7 +61,7 @@ class GroupingHandOver:
 
     def __init__(
         self,
-        hand_over: GroupHandOver,
+        hand_over: HandOver,
         window_seconds: float = WINDOW_SECONDS,
         max_group: int = MAX_GROUP,
         quiet_seconds: float = QUIET_SECONDS,
@@ -114,7 +104,7 @@ class GroupingHandOver:
             self._handing += 1
         gathered = self._clock()
         try:
-            self._hand_over(list(group.refs), gathered=not quiet)
+            self._hand_over(list(group.refs))
             logger.info(
                 "handed over %d object(s) as one group: gathered in %.2f s, handed over in %.2f s",
                 len(group.refs),

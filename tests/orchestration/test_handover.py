@@ -1,9 +1,9 @@
-"""The hand-over against the session's Prefect server: a group's `process-batch` run is
-created from the deployment (no trigger), once however often the group is delivered,
-and the group's event names it.
+"""The hand-over against the session's Prefect server: a group's `process-batch` run, or a
+lone object's `process-invoice` run, is created from the deployment (not by a trigger),
+once however often it is delivered, and the event names it.
 
-The deployment comes from `prefect.yaml` through `prefect deploy`, as a user would make
-it; no worker runs here, so the runs stay scheduled (and are deleted afterwards).
+The deployments come from `prefect.yaml` through `prefect deploy`, as a user would make
+them; no worker runs here, so the runs stay scheduled (and are deleted afterwards).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.exceptions import ObjectAlreadyExists
 
-from deployments.handover import BATCH_DEPLOYMENT, PrefectHandOver
+from deployments.handover import PrefectHandOver
 from docproc import events
 from docproc.models import ObjectRef
 from docproc.webhook import HandOverError
@@ -41,13 +41,12 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
 
-@pytest.fixture
-def batch_deployment() -> Iterator[uuid.UUID]:
-    """`process-batch` deployed from `prefect.yaml`; its runs still scheduled are deleted after."""
+def deployed(name: str) -> Iterator[uuid.UUID]:
+    """Deployment `name` of `prefect.yaml`, deployed; its runs still scheduled are deleted after."""
     with get_client(sync_client=True) as client, contextlib.suppress(ObjectAlreadyExists):
         client.create_work_pool(WorkPoolCreate(name="docproc", type="process"))
     deploy = subprocess.run(
-        [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "-n", "process-batch"],
+        [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "-n", name],
         cwd=REPO,
         env=os.environ | {"DOCPROC_HOME": str(REPO)},
         capture_output=True,
@@ -56,13 +55,23 @@ def batch_deployment() -> Iterator[uuid.UUID]:
     )
     assert deploy.returncode == 0, deploy.stdout + deploy.stderr
     with get_client(sync_client=True) as client:
-        deployment_id = client.read_deployment_by_name(BATCH_DEPLOYMENT).id
+        deployment_id = client.read_deployment_by_name(f"{name}/{name}").id
     yield deployment_id
     # Gone before any later test's worker or runner could start them.
     with get_client(sync_client=True) as client:
         for run in runs_of(deployment_id):
             if run.state is not None and run.state.is_scheduled():
                 client.delete_flow_run(run.id)
+
+
+@pytest.fixture
+def batch_deployment() -> Iterator[uuid.UUID]:
+    yield from deployed("process-batch")
+
+
+@pytest.fixture
+def invoice_deployment() -> Iterator[uuid.UUID]:
+    yield from deployed("process-invoice")
 
 
 def runs_of(deployment_id: uuid.UUID, name: str = "") -> list[Any]:
@@ -74,7 +83,7 @@ def runs_of(deployment_id: uuid.UUID, name: str = "") -> list[Any]:
 
 
 def group_events(api_url: str, bucket: str, timeout: float = 30) -> list[Any]:
-    """The group events of `bucket` the server has stored (it stores them a little later)."""
+    """The hand-over events of `bucket` the server has stored (it stores them a little later)."""
     body = {
         "filter": {
             "event": {"name": [events.OBJECTS_CREATED]},
@@ -133,23 +142,34 @@ def test_a_group_delivered_twice_is_one_batch_run_named_by_its_event(
         assert len(event["related"]) == len(refs) + 1
 
 
-def test_a_lone_object_gathered_under_a_burst_gets_a_batch_run_not_the_trigger(
-    batch_deployment: uuid.UUID, prefect_api: str
+def test_a_lone_object_delivered_twice_is_one_invoice_run_and_no_triggered_one(
+    invoice_deployment: uuid.UUID, prefect_api: str
 ) -> None:
-    """Under a burst the server's trigger pipeline is the slow way to a run: even one object
-    gathered there goes to a `process-batch` run created directly."""
+    """The webhook creates a lone object's run itself: under a burst the server's trigger
+    action met the lock and the server does not retry a failed action, so an accepted
+    event could end with no run. The hand-over's event must not fire the trigger as well."""
+    with get_client(sync_client=True) as client:
+        [automation] = client.read_resource_related_automations(
+            f"prefect.deployment.{invoice_deployment}"
+        )
+    assert automation.enabled  # the trigger is live: events from elsewhere still start runs
+
     [ref] = group(1)
     hand_over = PrefectHandOver()
     try:
-        hand_over([ref], gathered=True)
+        hand_over([ref])
+        hand_over([ref])
     finally:
         hand_over.close()
-    [run] = runs_of(batch_deployment, ref.bucket)
-    assert run.name == run_name(ref.bucket, [ref.key])
-    assert run.parameters["objects"] == [[ref.key, ref.etag]]
+    [run] = runs_of(invoice_deployment, ref.bucket)
+    assert run.name == ref.uri
+    assert run.parameters == {"bucket": ref.bucket, "key": ref.key, "etag": ref.etag}
+    assert run.idempotency_key == str(events.event_id(ref))
     [event] = group_events(prefect_api, ref.bucket)
     assert event["event"] == events.OBJECTS_CREATED
     assert event["related"][-1]["prefect.resource.id"] == f"prefect.flow-run.{run.id}"
+    time.sleep(3)  # a trigger that matched the event would have created its run by now
+    assert len(runs_of(invoice_deployment, ref.bucket)) == 1
 
 
 def test_without_the_deployment_a_group_is_refused_and_no_run_exists(prefect_api: str) -> None:

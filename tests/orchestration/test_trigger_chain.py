@@ -1,4 +1,5 @@
-"""The trigger end to end: S3 upload -> SNS (moto) -> webhook -> Prefect event -> deployment run.
+"""The upload end to end: S3 upload -> SNS (moto) -> webhook -> deployment run; and the
+deployment's trigger: an upload's event from elsewhere (a Prefect Cloud webhook) -> run.
 
 Everything runs as it would for a user: `python -m docproc serve` in its own
 process against the session's Prefect API, moto's bucket notification and SNS
@@ -22,7 +23,7 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 from sqlalchemy import select
 
 from devtools.emulator import free_port, stop, wait_for_http
-from docproc import loader, provision, schema
+from docproc import events, loader, provision, schema
 from docproc.models import ObjectRef
 from tests.conftest import Pipeline
 
@@ -130,6 +131,25 @@ def test_an_upload_is_loaded_and_exported_with_nothing_done_by_hand(
     runs = runs_named("inv 1+2.txt")
     assert len(runs) == 1, [r.name for r in runs]
     assert runs[0].name == f"inv-e2e-1 from s3://{pipeline.source}/in/inv 1+2.txt"
+
+
+def test_an_upload_event_from_elsewhere_starts_its_run_through_the_trigger(
+    pipeline: Pipeline, served: tuple[str, str], prefect_api: str
+) -> None:
+    """A Prefect Cloud webhook (README) sends `docproc.s3.object.created` itself: the
+    trigger of `process-invoice` turns it into the run; docproc's webhook is not involved
+    (the bucket has no notification)."""
+    bucket = f"{pipeline.source}-cloud"
+    pipeline.s3.create_bucket(Bucket=bucket)
+    body = variant("inv-cloud-1")
+    etag = str(pipeline.s3.put_object(Bucket=bucket, Key="in/cloud.txt", Body=body)["ETag"])
+    ref = ObjectRef(bucket, "in/cloud.txt", etag.strip('"'))
+    answer = httpx.post(f"{prefect_api}/events", json=[events.object_created(ref)], timeout=10)
+    assert answer.status_code == 204
+    wait_for(lambda: loader.find_document(pipeline.engine, ref) is not None)
+    [run] = runs_named(f"{bucket}/in/cloud.txt")
+    assert run.name == f"inv-cloud-1 from s3://{bucket}/in/cloud.txt"
+    assert "sm-LK0080145/inv-cloud-1.csv" in pipeline.target_keys()
 
 
 def test_a_message_from_another_topic_starts_nothing(

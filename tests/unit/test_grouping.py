@@ -46,19 +46,17 @@ class Recorder:
 
     def __init__(self, fail: bool = False) -> None:
         self.calls: list[list[ObjectRef]] = []
-        self.gathered: list[bool] = []
         self.fail = fail
         self.release = threading.Event()
         self.release.set()
         self.entered = threading.Event()
         self._lock = threading.Lock()
 
-    def __call__(self, refs: Sequence[ObjectRef], gathered: bool = False) -> None:
+    def __call__(self, refs: Sequence[ObjectRef]) -> None:
         self.entered.set()
         self.release.wait(LONG)
         with self._lock:
             self.calls.append(list(refs))
-            self.gathered.append(gathered)
         if self.fail:
             raise HandOverError("Prefect API down")
 
@@ -131,7 +129,6 @@ def test_quiet_is_its_own_clock_not_the_window() -> None:
         [ref(2).key],
         [ref(3).key, ref(4).key],
     ]
-    assert recorder.gathered == [False, False, True]  # only the gathered go as a group
 
 
 def test_a_request_that_fills_a_group_goes_without_waiting() -> None:
@@ -168,9 +165,9 @@ class Entries(Recorder):
         super().__init__()
         self.begun: list[list[ObjectRef]] = []
 
-    def __call__(self, refs: Sequence[ObjectRef], gathered: bool = False) -> None:
+    def __call__(self, refs: Sequence[ObjectRef]) -> None:
         self.begun.append(list(refs))
-        super().__call__(refs, gathered)
+        super().__call__(refs)
 
 
 def test_a_group_nothing_joins_goes_before_its_window() -> None:
@@ -208,7 +205,6 @@ def test_a_lone_object_under_a_burst_waits_for_company_not_idle() -> None:
     grouping([ref(2)])  # company: both go once idle
     alone.join(LONG)
     assert recorder.begun == [[ref(999)], [ref(1), ref(2)]]
-    assert recorder.gathered == [False, True]
 
 
 def test_a_group_is_not_idle_while_another_hand_over_holds_its_callers() -> None:
@@ -260,7 +256,7 @@ def test_a_failed_hand_over_fails_every_request_of_its_group() -> None:
 
 def test_a_group_spanning_buckets_is_one_event_per_bucket() -> None:
     sent = events.handed_over([ref(1), ref(2), ref(3, "other"), ref(4)])
-    assert [e["event"] for e in sent] == [events.OBJECTS_CREATED, events.OBJECT_CREATED]
+    assert [e["event"] for e in sent] == [events.OBJECTS_CREATED] * 2
     group, lone = sent
     assert group["payload"] == {
         "bucket": BUCKET,
@@ -271,12 +267,8 @@ def test_a_group_spanning_buckets_is_one_event_per_bucket() -> None:
         f"s3://{BUCKET}/in/002.txt",
         f"s3://{BUCKET}/in/004.txt",
     ]
-    assert lone["payload"]["bucket"] == "other"
-    [alone] = events.handed_over([ref(1)])
-    assert {**alone, "occurred": None} == {**events.object_created(ref(1)), "occurred": None}
-    [gathered] = events.handed_over([ref(1)], gathered=True)  # under a burst: a group of one
-    assert gathered["event"] == events.OBJECTS_CREATED
-    assert gathered["payload"]["objects"] == [["in/001.txt", "etag1"]]
+    assert lone["payload"] == {"bucket": "other", "objects": [["in/003.txt", "etag3"]]}
+    assert [events.goes_as_group(g) for g in ([ref(1), ref(2)], [ref(3)])] == [True, False]
 
 
 def test_a_full_group_is_an_event_prefect_accepts() -> None:
@@ -345,20 +337,23 @@ def test_sns_requests_of_one_group_get_its_one_answer(
         assert all(r.json() == {"handed_over": 1, "duplicates": 0} for r in responses)
 
 
-def test_no_trigger_starts_a_batch_run_and_a_group_starts_no_per_object_run() -> None:
-    """The webhook creates a group's `process-batch` run itself (deployments/handover.py):
-    a trigger as well would start a second run of every group."""
+def test_no_trigger_starts_a_run_the_webhook_has_created() -> None:
+    """The webhook creates each run itself (deployments/handover.py), from these
+    deployments: a trigger that matched its events would start a second run."""
     import inspect
 
     from deployments.definitions import declared, served_flows, triggers
-    from deployments.handover import BATCH_DEPLOYMENT
+    from deployments.handover import BATCH_DEPLOYMENT, INVOICE_DEPLOYMENT
     from flows.process_batch import process_batch
+    from flows.process_invoice import process_invoice
 
     assert triggers("process-batch") == []
     assert declared()["process-batch"]["entrypoint"] == "flows/process_batch.py:process_batch"
     assert f"{process_batch.name}/process-batch" == BATCH_DEPLOYMENT
+    assert f"{process_invoice.name}/process-invoice" == INVOICE_DEPLOYMENT
     assert {"bucket", "objects"} <= set(inspect.signature(process_batch.fn).parameters)
-    assert "process-batch" in {options["name"] for _, options in served_flows()}
+    assert {"bucket", "key", "etag"} <= set(inspect.signature(process_invoice.fn).parameters)
+    assert {"process-batch", "process-invoice"} <= {o["name"] for _, o in served_flows()}
     for name in declared():
         assert all(events.OBJECTS_CREATED not in t.expect for t in triggers(name))
 
@@ -377,7 +372,7 @@ def test_a_group_event_names_its_run_within_prefects_limit_of_related_resources(
     Event.model_validate(group)  # what the server's POST /events checks
     [other, lone] = events.handed_over([ref(1, "other"), ref(2, "other"), ref(3)], {BUCKET: run})
     assert all(r["prefect.resource.role"] == "object" for r in other["related"])  # not its run
-    assert {**lone, "occurred": None} == {**events.object_created(ref(3)), "occurred": None}
+    assert lone["related"][-1]["prefect.resource.id"] == f"prefect.flow-run.{run}"
 
 
 @pytest.mark.parametrize(

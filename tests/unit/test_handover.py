@@ -82,24 +82,63 @@ def api() -> Iterator[FakeApi]:
     server.server_close()
 
 
-def test_events_go_with_prefects_auth_and_custom_headers(api: FakeApi) -> None:
+def stub_runs(
+    hand_over: PrefectHandOver, monkeypatch: pytest.MonkeyPatch
+) -> list[tuple[str, dict[str, Any]]]:
+    """Runs created without an API behind them: each (deployment name, keyword arguments)."""
+    created: list[tuple[str, dict[str, Any]]] = []
+    names: dict[uuid.UUID, str] = {}
+
+    def read(name: str) -> SimpleNamespace:
+        names[deployment := uuid.uuid4()] = name
+        return SimpleNamespace(id=deployment)
+
+    def create(deployment_id: uuid.UUID, **kwargs: Any) -> SimpleNamespace:
+        created.append((names[deployment_id], kwargs))
+        return SimpleNamespace(id=uuid.uuid5(uuid.NAMESPACE_URL, kwargs["idempotency_key"]))
+
+    monkeypatch.setattr(hand_over._client, "read_deployment_by_name", read)
+    monkeypatch.setattr(hand_over._client, "create_flow_run_from_deployment", create)
+    return created
+
+
+def test_a_lone_object_gets_its_own_invoice_run_then_its_event(
+    api: FakeApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Created here, not by the deployment's trigger: the server does not retry a trigger
+    action whose run creation failed, and the upload would have no run."""
     hand_over = PrefectHandOver()
+    created = stub_runs(hand_over, monkeypatch)
     try:
         hand_over([REF])
+        hand_over([REF])  # SNS delivers again: the same key, so the same run
     finally:
         hand_over.close()
-    [(method, path, headers, body)] = api.seen  # a lone object: its event, nothing else
-    assert (method, path) == ("POST", "/api/events")
-    assert headers["authorization"] == "Bearer pnu_test"
-    assert headers["x-docproc-test"] == "yes"
-    [event] = body
-    assert {**event, "occurred": None} == {**events.object_created(REF), "occurred": None}
+    expected = {
+        "parameters": {"bucket": "bucket", "key": "in/a.txt", "etag": "etag1"},
+        "idempotency_key": str(events.event_id(REF)),
+        "name": "s3://bucket/in/a.txt",
+    }
+    assert created == [("process-invoice/process-invoice", expected)] * 2
+    run = uuid.uuid5(uuid.NAMESPACE_URL, expected["idempotency_key"])
+    for method, path, headers, body in api.seen:
+        assert (method, path) == ("POST", "/api/events")
+        assert headers["authorization"] == "Bearer pnu_test"
+        assert headers["x-docproc-test"] == "yes"
+        [event] = body
+        assert event["event"] == events.OBJECTS_CREATED  # no trigger's: no second run
+        assert event["payload"] == {"bucket": "bucket", "objects": [["in/a.txt", "etag1"]]}
+        assert event["related"][-1]["prefect.resource.id"] == f"prefect.flow-run.{run}"
+    assert len(api.seen) == 2
 
 
-def test_a_refusal_is_one_attempt_and_an_error(api: FakeApi) -> None:
+def test_a_refusal_is_one_attempt_and_an_error(
+    api: FakeApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Prefect's client retries a 503 with back-off; SNS must get its 503 at once instead."""
     api.status = 503
     hand_over = PrefectHandOver()
+    stub_runs(hand_over, monkeypatch)
     try:
         with pytest.raises(HandOverError, match="did not take 1 event"):
             hand_over([REF])
@@ -171,6 +210,7 @@ def test_a_busy_answer_reaches_sns_without_a_wait_in_prefects_client(
     slept: list[float] = []
     monkeypatch.setattr(prefect.client.base.time, "sleep", slept.append)
     hand_over = PrefectHandOver()
+    stub_runs(hand_over, monkeypatch)
     try:
         with pytest.raises(HandOverError, match="503"):
             hand_over([ObjectRef("bucket", "in/a.txt", "e1")])
@@ -213,49 +253,47 @@ def test_a_group_run_comes_first_and_its_event_names_it(
     api: FakeApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hand_over = PrefectHandOver()
-    deployment, run = uuid.uuid4(), uuid.uuid4()
-    reads: list[str] = []
-    created: list[tuple[uuid.UUID, dict[str, Any], int]] = []
-
-    def read(name: str) -> SimpleNamespace:
-        reads.append(name)
-        return SimpleNamespace(id=deployment)
-
-    def create(deployment_id: uuid.UUID, **kwargs: Any) -> SimpleNamespace:
-        created.append((deployment_id, kwargs, len(api.seen)))
-        return SimpleNamespace(id=run)
-
-    monkeypatch.setattr(hand_over._client, "read_deployment_by_name", read)
-    monkeypatch.setattr(hand_over._client, "create_flow_run_from_deployment", create)
+    created = stub_runs(hand_over, monkeypatch)
     try:
-        api.status = 503  # the run exists, the events are refused: SNS delivers again
+        api.status = 503  # the runs exist, the events are refused: SNS delivers again
         with pytest.raises(HandOverError, match="did not take 2 event"):
             hand_over([*GROUP, OTHER])
+        events_before = len(api.seen)
         api.status = 204
         hand_over([OTHER, *reversed(GROUP)])
     finally:
         hand_over.close()
 
-    assert reads == ["process-batch/process-batch"]  # once, then cached
-    expected = {
+    group_run = {
         "parameters": {"bucket": "bucket", "objects": [["in/a.txt", "etag1"], ["in/b.txt", ""]]},
         "idempotency_key": str(events.group_id(GROUP)),
         "name": "2 objects from s3://bucket (in/a.txt ... in/b.txt)",
     }
-    assert created[0] == (deployment, expected, 0)  # before any event
-    again_deployment, again, seen_before = created[1]
-    assert (again_deployment, again["idempotency_key"], seen_before) == (
-        deployment,
-        expected["idempotency_key"],  # the same key whatever the order: the same run
-        1,
+    lone_run = {
+        "parameters": {"bucket": "other", "key": "in/c.txt", "etag": "etag3"},
+        "idempotency_key": str(events.event_id(OTHER)),
+        "name": "s3://other/in/c.txt",
+    }
+    assert created[:2] == [
+        ("process-batch/process-batch", group_run),
+        ("process-invoice/process-invoice", lone_run),
+    ]
+    assert events_before == 1  # both runs before any event
+    # Delivered again in another order: the same keys, whatever the order, so the same runs.
+    assert sorted(kwargs["idempotency_key"] for _, kwargs in created[2:]) == sorted(
+        [group_run["idempotency_key"], lone_run["idempotency_key"]]
     )
     for _, path, _, body in api.seen:
         assert path == "/api/events"
-        group, lone = sorted(body, key=lambda e: e["event"], reverse=True)
-        assert group["event"] == events.OBJECTS_CREATED
-        assert group["id"] == str(events.group_id(GROUP))
-        assert group["related"][-1] == {
-            "prefect.resource.id": f"prefect.flow-run.{run}",
-            "prefect.resource.role": "flow-run",
+        for event in body:
+            assert event["event"] == events.OBJECTS_CREATED
+            key = group_run if event["payload"]["bucket"] == "bucket" else lone_run
+            run = uuid.uuid5(uuid.NAMESPACE_URL, str(key["idempotency_key"]))
+            assert event["related"][-1] == {
+                "prefect.resource.id": f"prefect.flow-run.{run}",
+                "prefect.resource.role": "flow-run",
+            }
+        assert {e["id"] for e in body} == {
+            str(events.group_id(GROUP)),
+            str(events.group_id([OTHER])),
         }
-        assert {**lone, "occurred": None} == {**events.object_created(OTHER), "occurred": None}
