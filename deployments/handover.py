@@ -14,11 +14,10 @@ a burst on SQLite an upload whose event had been accepted now and then never got
 no action after it), and it created runs 6-40 s late. The trigger stays in `prefect.yaml`
 for `docproc.s3.object.created` events from elsewhere (a Prefect Cloud webhook, README).
 
-The run comes first: if the POST then fails, the webhook answers 503, SNS delivers
-again, and the idempotency key gives back the same run. `prefect.events.emit_event`
-is fire-and-forget, so it cannot tell a down API from a delivered event; `POST /events`
-answers 204 once the server has the events, which is what lets the webhook answer SNS
-with 503 instead of losing work.
+The run is the hand-over: when it cannot be created, the webhook answers 503 and SNS
+delivers again (the idempotency key gives back the same run if a creation did land).
+An event the API then refuses costs a warning, not a 503: answered 503, SNS would
+deliver the objects again, in other company, into a second run.
 """
 
 from __future__ import annotations
@@ -103,9 +102,13 @@ class PrefectHandOver:
                 response = self._client.request("POST", "/events", json=body)
                 response.raise_for_status()
             except httpx.HTTPError as exc:
-                raise HandOverError(
-                    f"Prefect API did not take {len(body)} event(s): {_line(exc)}"
-                ) from exc
+                logger.warning(
+                    "Prefect API did not take the event(s) of %d object(s) handed over to "
+                    "run(s) %s: %s",
+                    len(refs),
+                    ", ".join(map(str, runs.values())),
+                    _line(exc),
+                )
 
     def _run(self, bucket: str, group: list[ObjectRef]) -> UUID:
         """The run of `group`, created once per group whatever the deliveries."""

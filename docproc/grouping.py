@@ -36,8 +36,13 @@ WINDOW_SECONDS = 2.5
 # groups of 3-10 (bench/burst.py with AWS-like delivery).
 IDLE_SECONDS = 1.0
 MAX_GROUP = MAX_OBJECTS_PER_GROUP  # the group event names each object and the run
-# With the window, below SNS's 15 s: a request whose group never finishes gets its 503.
-WAIT_SECONDS = 10.0
+# A caller's answer is its group's: it waits for the leader's hand-over to end, however
+# long that takes (its retries and timeouts bound it), since a caller refused while its
+# group was then handed over would be delivered again by SNS, into a second run. SNS
+# itself gives up on a request after 15 s and delivers it again; the webhook then
+# answers that delivery once this one is settled (`webhook.RecentObjects`). This bound
+# only frees the thread of a hand-over that never returns.
+WAIT_SECONDS = 120.0
 
 logger = logging.getLogger("docproc.webhook")
 
@@ -90,7 +95,7 @@ class GroupingHandOver:
             # Until this hand-over ends (and quiet_seconds after), later callers gather.
             self._busy_until = float("inf")
         if not leader:
-            if not group.done.wait(WAIT_SECONDS + self._window):
+            if not group.done.wait(WAIT_SECONDS):
                 raise HandOverError("the group of this object was not handed over in time")
             if group.error is not None:
                 raise group.error

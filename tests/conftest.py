@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from devtools.emulator import EMULATOR_ENV, moto_server
 from docproc import schema, storage
-from tests.faultproxy import FaultProxy
+from tests.faultproxy import FaultProxy, HttpFaultProxy
 
 TEST_DB_URL = os.environ.get(
     "DOCPROC_TEST_DATABASE_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
@@ -95,6 +95,14 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             os.environ.pop("PREFECT_API_URL", None)
         else:
             os.environ["PREFECT_API_URL"] = saved
+
+
+@pytest.fixture
+def prefect_faults(prefect_api: str) -> Iterator[HttpFaultProxy]:
+    """The session's Prefect API behind a proxy that can answer 503 like a busy server."""
+    target = urlsplit(prefect_api)
+    with HttpFaultProxy(target.hostname or "127.0.0.1", target.port or 80) as proxy:
+        yield proxy
 
 
 @dataclass

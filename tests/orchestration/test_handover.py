@@ -35,6 +35,7 @@ from docproc import events
 from docproc.models import ObjectRef
 from docproc.webhook import HandOverError
 from flows.process_batch import run_name
+from tests.faultproxy import HttpFaultProxy
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -170,6 +171,37 @@ def test_a_lone_object_delivered_twice_is_one_invoice_run_and_no_triggered_one(
     assert event["related"][-1]["prefect.resource.id"] == f"prefect.flow-run.{run.id}"
     time.sleep(3)  # a trigger that matched the event would have created its run by now
     assert len(runs_of(invoice_deployment, ref.bucket)) == 1
+
+
+def test_a_busy_api_gives_each_object_one_run_and_refused_events_refuse_nothing(
+    batch_deployment: uuid.UUID,
+    invoice_deployment: uuid.UUID,
+    prefect_faults: HttpFaultProxy,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Run creations answered 503 for a while are tried again; events refused after the runs
+    exist cost a warning: a 503 would make SNS deliver the objects again, into second runs."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    refs = group(3)
+    [lone] = group(1)
+    prefect_faults.busy_for(0.5, r"^POST .*/deployments/[^/]+/create_flow_run$")
+    prefect_faults.busy_for(60, r"^POST .*/api/events$")
+    with temporary_settings({PREFECT_API_URL: prefect_faults.url + "/api"}):
+        hand_over = PrefectHandOver()
+        try:
+            hand_over(refs)
+            hand_over([lone])
+            hand_over(list(reversed(refs)))  # SNS delivers again all the same
+        finally:
+            hand_over.close()
+    assert all(prefect_faults.answered_503.values()), prefect_faults.answered_503
+    [batch] = runs_of(batch_deployment, refs[0].bucket)
+    assert batch.parameters["objects"] == [[r.key, r.etag] for r in refs]
+    [invoice] = runs_of(invoice_deployment, lone.bucket)
+    assert invoice.parameters["key"] == lone.key
+    refused = [r.getMessage() for r in caplog.records if "did not take the event" in r.getMessage()]
+    assert len(refused) == 3
 
 
 def test_without_the_deployment_a_group_is_refused_and_no_run_exists(prefect_api: str) -> None:

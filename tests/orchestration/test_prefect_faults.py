@@ -15,10 +15,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from prefect.client.schemas.objects import FlowRun
@@ -38,14 +36,6 @@ pytestmark = pytest.mark.usefixtures("prefect_api")
 def document(n: int) -> bytes:
     sample = (REPO / "docproc" / "samples" / "docproc-invoice.txt").read_bytes()
     return sample.replace(b"inv-00001", f"inv-{n:05d}".encode())
-
-
-@pytest.fixture
-def prefect_faults(prefect_api: str) -> Iterator[HttpFaultProxy]:
-    """The session's Prefect API behind a proxy that can answer 503 like a busy server."""
-    target = urlsplit(prefect_api)
-    with HttpFaultProxy(target.hostname or "127.0.0.1", target.port or 80) as proxy:
-        yield proxy
 
 
 def burst(pipeline: Pipeline, api_url: str, keys: list[str]) -> list[dict[str, str]]:

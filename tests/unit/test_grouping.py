@@ -131,6 +131,28 @@ def test_quiet_is_its_own_clock_not_the_window() -> None:
     ]
 
 
+def test_a_group_handed_over_late_answers_every_caller_with_its_outcome() -> None:
+    """A busy API can hold a hand-over longer than SNS waits (15 s): the callers still get
+    the group's answer, not a 503 of their own that SNS would deliver again, into a
+    second run of objects already handed over. (11 s: a caller used to give up at 10.)"""
+    recorder = Recorder()
+    grouping = GroupingHandOver(
+        recorder, window_seconds=0.1, quiet_seconds=HOUR, idle_seconds=LONG, max_group=10
+    )
+    first = busy(grouping, recorder)
+    recorder.release.clear()
+    timer = threading.Timer(11.0, recorder.release.set)
+    timer.start()
+    try:
+        seen = call_all(grouping, [[ref(i)] for i in range(3)])
+    finally:
+        timer.cancel()
+        recorder.release.set()
+        first.join(LONG)
+    assert seen == ["ok"] * 3
+    assert sorted(r.key for r in recorder.calls[-1]) == [ref(i).key for i in range(3)]
+
+
 def test_a_request_that_fills_a_group_goes_without_waiting() -> None:
     recorder = Recorder()
     grouping = GroupingHandOver(
