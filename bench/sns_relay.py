@@ -12,10 +12,16 @@ The relay is subscribed in the webhook's place. It answers moto at once, queues 
 message, and delivers it to the webhook from a pool of threads, again after the
 policy's delays while the webhook answers 5xx or cannot be reached. Message bodies
 and SNS headers go through unchanged.
+
+The relay stands for AWS's machines, not docproc's, yet shares the bench's 2 cores:
+each delivery thread keeps a connection of its own (`http.client`), which costs a
+fraction of a shared httpx pool, whose lock 200 threads contended for (py-spy: the
+relay was 59% of the bench process's samples during a burst, most of them in httpx).
 """
 
 from __future__ import annotations
 
+import http.client
 import queue
 import threading
 import time
@@ -23,8 +29,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-import httpx
+from urllib.parse import urlsplit
 
 from devtools.emulator import free_port
 from docproc import provision
@@ -52,12 +57,11 @@ class Relay:
 
     def __init__(self, target: str) -> None:
         self.target = target
+        url = urlsplit(target)
+        self._host, self._port, self._path = url.hostname or "127.0.0.1", url.port, url.path
         self.counts: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._queue: queue.Queue[tuple[bytes, dict[str, str]] | None] = queue.Queue()
-        self._client = httpx.Client(
-            timeout=TIMEOUT_SECONDS, limits=httpx.Limits(max_connections=DELIVERY_THREADS)
-        )
         self._delays = retry_delays()
 
     def count(self, what: str) -> None:
@@ -69,29 +73,53 @@ class Relay:
         self._queue.put((body, headers))
 
     def work(self) -> None:
+        """One delivery thread: its own keep-alive connection, opened again after a failure."""
+        connection: http.client.HTTPConnection | None = None
         while (item := self._queue.get()) is not None:
-            self._deliver(*item)
+            connection = self._deliver(connection, *item)
+        if connection is not None:
+            connection.close()
 
-    def _deliver(self, body: bytes, headers: dict[str, str]) -> None:
-        for delay in (*self._delays, None):
+    def _attempt(
+        self, connection: http.client.HTTPConnection | None, body: bytes, headers: dict[str, str]
+    ) -> tuple[http.client.HTTPConnection | None, int, str]:
+        """One delivery attempt: (the connection to keep, status or 0, what went wrong).
+        A kept connection the webhook has closed meanwhile is opened again at once."""
+        for fresh in (connection is None, True):
+            if connection is None:
+                connection = http.client.HTTPConnection(
+                    self._host, self._port, timeout=TIMEOUT_SECONDS
+                )
             try:
-                status = self._client.post(self.target, content=body, headers=headers).status_code
-                failure = f"answered {status}"
-            except httpx.HTTPError as exc:
-                status, failure = 0, type(exc).__name__
+                connection.request("POST", self._path, body=body, headers=headers)
+                response = connection.getresponse()
+                response.read()
+                return connection, response.status, f"answered {response.status}"
+            except (OSError, http.client.HTTPException) as exc:
+                connection.close()
+                connection = None
+                if fresh:
+                    return None, 0, type(exc).__name__
+        raise AssertionError("unreachable")
+
+    def _deliver(
+        self, connection: http.client.HTTPConnection | None, body: bytes, headers: dict[str, str]
+    ) -> http.client.HTTPConnection | None:
+        for delay in (*self._delays, None):
+            connection, status, failure = self._attempt(connection, body, headers)
             if 200 <= status < 500:
                 self.count("delivered" if status < 300 else "refused 4xx")
-                return
+                return connection
             if delay is None:
                 self.count("given_up")
-                return
+                return connection
             self.count(f"retried ({failure})")
             time.sleep(delay)
+        raise AssertionError("unreachable")
 
     def stop(self, threads: int) -> None:
         for _ in range(threads):
             self._queue.put(None)
-        self._client.close()
 
 
 @contextmanager
