@@ -38,8 +38,7 @@ SQLITE_HINT = (
 
 def webhook_app(hand_over: HandOver) -> FastAPI:
     """The webhook as `serve` and `webhook` run it. Uploads that arrive together go as one
-    group, to one `process-batch` run; at most 99, so that the group's event can name them
-    and its run (Prefect's limit is 100)."""
+    group, to one `process-batch` run (docproc/grouping.py)."""
     return create_app(
         get_settings(),
         GroupingHandOver(hand_over),

@@ -25,8 +25,9 @@ OBJECT_CREATED = "docproc.s3.object.created"
 # Objects of one bucket handed over to one run by the webhook (one, or a group that
 # arrived together, docproc/grouping.py): for the Event feed and automations, no trigger's.
 OBJECTS_CREATED = "docproc.s3.objects.created"
-# Prefect takes at most 100 related resources per event: a group's objects and its run.
-MAX_OBJECTS_PER_GROUP = 99
+# Prefect takes at most 100 related resources per event: some of a group's objects and
+# its run. A larger group gets an event per 99 of its objects.
+MAX_OBJECTS_PER_EVENT = 99
 RESOURCE_PREFIX = "s3://"
 # Fixed namespace: the same object version always yields the same event id, so
 # Prefect's own de-duplication collapses repeated deliveries of it.
@@ -151,12 +152,14 @@ def by_bucket(refs: Sequence[ObjectRef]) -> dict[str, list[ObjectRef]]:
 def handed_over(
     refs: Sequence[ObjectRef], flow_runs: Mapping[str, uuid.UUID] | None = None
 ) -> list[dict[str, Any]]:
-    """The events for objects handed over together: one per bucket, naming its objects
-    and its bucket's run in `flow_runs`, if any."""
+    """The events for objects handed over together: per bucket, one per 99 of its objects
+    (`MAX_OBJECTS_PER_EVENT`), each naming them and its bucket's run in `flow_runs`, if any."""
     runs = flow_runs or {}
+    step = MAX_OBJECTS_PER_EVENT
     return [
-        objects_created(bucket, group, flow_run_id=runs.get(bucket))
+        objects_created(bucket, group[i : i + step], flow_run_id=runs.get(bucket))
         for bucket, group in by_bucket(refs).items()
+        for i in range(0, len(group), step)
     ]
 
 

@@ -25,7 +25,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from docproc.events import MAX_OBJECTS_PER_GROUP
 from docproc.models import ObjectRef
 from docproc.webhook import HandOver, HandOverError
 
@@ -35,7 +34,11 @@ WINDOW_SECONDS = 2.5
 # saturated machine stalls them for half a second now and then: cut there, a burst made
 # groups of 3-10 (bench/burst.py with AWS-like delivery).
 IDLE_SECONDS = 1.0
-MAX_GROUP = MAX_OBJECTS_PER_GROUP  # the group event names each object and the run
+# Each run costs seconds of CPU whatever its size, in its process and in the Prefect
+# server: a 1,000-upload burst went in 6-7 runs of up to 198 in 24-26 s, in 11 of up to
+# 99 in 26-31 s (bench/burst.py, 2026-11-30). Every caller of a group holds a request
+# thread until its hand-over (webhook.HANDLER_THREADS: room for two full groups).
+MAX_GROUP = 198
 # A caller's answer is its group's: it waits for the leader's hand-over to end, however
 # long that takes (its retries and timeouts bound it), since a caller refused while its
 # group was then handed over would be delivered again by SNS, into a second run. SNS
@@ -135,8 +138,9 @@ class GroupingHandOver:
 
         Idle needs company (a lone object waits for the burst it belongs to) and counts
         only while no other hand-over is under way: that one holds its callers, and
-        callers just released take a round trip to come back (with the bench's 100
-        upload threads, 99 of them wait in the group being handed over).
+        callers just released take a round trip to come back (with moto's own delivery,
+        inside the bench's 100 upload threads, 99 of them wait in the group being handed
+        over).
         """
         deadline = opened + self._window
         while True:

@@ -51,8 +51,9 @@ IN_FLIGHT_WAIT_SECONDS = 5.0
 CONFIRM_TIMEOUT_SECONDS = 5.0
 # Requests handled at once, each in a thread of its own. More than anyio's default 40:
 # a hand-over that gathers a burst into one group (docproc/grouping.py) holds every
-# request of the group until the group is handed over, so this bounds a group's size.
-HANDLER_THREADS = 200
+# request of the group until the group is handed over: room for two full groups
+# (grouping.MAX_GROUP) and the requests that arrive meanwhile.
+HANDLER_THREADS = 400
 
 logger = logging.getLogger("docproc.webhook")
 

@@ -293,12 +293,17 @@ def test_a_group_spanning_buckets_is_one_event_per_bucket() -> None:
     assert [events.goes_as_group(g) for g in ([ref(1), ref(2)], [ref(3)])] == [True, False]
 
 
-def test_a_full_group_is_an_event_prefect_accepts() -> None:
+def test_a_full_group_is_events_prefect_accepts() -> None:
     from prefect.events import Event
     from prefect.settings import PREFECT_EVENTS_MAXIMUM_RELATED_RESOURCES
 
-    assert PREFECT_EVENTS_MAXIMUM_RELATED_RESOURCES.value() >= MAX_GROUP
-    Event.model_validate(events.objects_created(BUCKET, [ref(i) for i in range(MAX_GROUP)]))
+    limit = PREFECT_EVENTS_MAXIMUM_RELATED_RESOURCES.value()
+    assert limit >= events.MAX_OBJECTS_PER_EVENT + 1  # its objects and the run
+    sent = events.handed_over([ref(i) for i in range(MAX_GROUP)], {BUCKET: uuid.uuid4()})
+    assert len(sent) == -(-MAX_GROUP // events.MAX_OBJECTS_PER_EVENT)
+    for event in sent:
+        Event.model_validate(event)
+        assert len(event["related"]) <= limit
 
 
 def test_a_group_event_id_names_its_versions_not_their_order() -> None:
@@ -384,14 +389,17 @@ def test_a_group_event_names_its_run_within_prefects_limit_of_related_resources(
     from prefect.server.events.schemas.events import Event
 
     run = uuid.uuid4()
-    refs = [ref(i) for i in range(events.MAX_OBJECTS_PER_GROUP)]
-    [group] = events.handed_over(refs, {BUCKET: run})
-    assert group["related"][-1] == {
-        "prefect.resource.id": f"prefect.flow-run.{run}",
-        "prefect.resource.role": "flow-run",
-    }
-    assert len(group["related"]) == len(refs) + 1
-    Event.model_validate(group)  # what the server's POST /events checks
+    refs = [ref(i) for i in range(events.MAX_OBJECTS_PER_EVENT + 2)]
+    first, rest = events.handed_over(refs, {BUCKET: run})  # one event per 99 objects
+    for event in (first, rest):
+        assert event["related"][-1] == {
+            "prefect.resource.id": f"prefect.flow-run.{run}",
+            "prefect.resource.role": "flow-run",
+        }
+        Event.model_validate(event)  # what the server's POST /events checks
+    assert len(first["related"]) == events.MAX_OBJECTS_PER_EVENT + 1
+    assert first["payload"]["objects"] + rest["payload"]["objects"] == events.object_pairs(refs)
+    assert first["id"] != rest["id"]
     [other, lone] = events.handed_over([ref(1, "other"), ref(2, "other"), ref(3)], {BUCKET: run})
     assert all(r["prefect.resource.role"] == "object" for r in other["related"])  # not its run
     assert lone["related"][-1]["prefect.resource.id"] == f"prefect.flow-run.{run}"
