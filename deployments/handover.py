@@ -3,9 +3,9 @@
 The webhook creates every run itself, from its deployment, with an idempotency key
 that names the object versions: a lone upload on a quiet system gets its own
 `process-invoice` run (the fast path); objects gathered under a burst (see
-docproc/grouping.py) get their bucket's `process-batch` run. Then one
-`docproc.s3.objects.created` event per bucket names the objects and their run, for the
-Event feed and users' automations; all events in one POST.
+docproc/grouping.py) get their bucket's `process-batch` run. Then
+`docproc.s3.objects.created` events (one per 99 objects of a bucket) name the objects
+and their run, for the Event feed and users' automations; all events in one POST.
 
 Not the deployment trigger's way (event, then the server's trigger and actions services
 create the run): the server does not retry an action whose run creation fails, so under
@@ -44,8 +44,8 @@ INVOICE_DEPLOYMENT = "process-invoice/process-invoice"
 # A busy server (SQLite's writer lock under a burst) answers a run's creation 503 now and
 # then, mostly for milliseconds but, under a 1,000-upload burst, once for over 3 s: tried
 # again after these waits, 6-10 s in all, so that with the group's window (2.5 s) the
-# answer still comes within SNS's 15 s. (An accepted event costs the server no write; a
-# run does.) The idempotency key makes a creation that did land but lost its answer harmless.
+# answer mostly comes within SNS's 15 s. The idempotency key makes a creation that did
+# land but lost its answer harmless.
 CREATE_RETRY_SECONDS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
 
 logger = logging.getLogger("docproc.webhook")

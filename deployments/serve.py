@@ -117,8 +117,8 @@ def serve(
         print(f"Prefect UI: {api_url.removesuffix('/api')}", flush=True)
 
         forkserver.install()  # before the first run: it imports what every run needs
-        # Deployments and their triggers first: an event that arrives before its
-        # trigger exists starts nothing.
+        # Deployments first: the webhook creates runs from them, and an event that
+        # arrives before its trigger exists starts nothing.
         runner = Runner(pause_on_shutdown=False, query_seconds=poll_seconds)
         for flow, options in served_flows():
             runner.add_flow(flow, **options)

@@ -511,7 +511,7 @@ def serve(
     host: Host = "127.0.0.1",
     port: Port = 8080,
     poll_seconds: Annotated[
-        float, typer.Option(help="How often the runner looks for triggered runs (latency).")
+        float, typer.Option(help="How often the runner looks for runs to start (latency).")
     ] = 0.5,
     prefect_port: Annotated[
         int | None, typer.Option(help="Port of the local Prefect server, when one is started.")

@@ -3,8 +3,8 @@
 Three documents go in: the original system's text sample, a UBL credit note and a
 Factur-X PDF; each comes out as rows and a CSV.
 
-S3 upload -> bucket notification -> SNS -> webhook -> Prefect event -> triggered
-`process-invoice` run -> rows in the database and a CSV in the target bucket,
+S3 upload -> bucket notification -> SNS -> webhook -> `process-invoice` run created
+from its deployment -> rows in the database and a CSV in the target bucket,
 on moto (S3 and SNS), a local Prefect server and SQLite (or DOCPROC_DATABASE_URL).
 """
 
