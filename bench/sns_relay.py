@@ -56,7 +56,6 @@ class Relay:
     or failed) and `given_up` (messages whose retries ran out)."""
 
     def __init__(self, target: str) -> None:
-        self.target = target
         url = urlsplit(target)
         self._host, self._port, self._path = url.hostname or "127.0.0.1", url.port, url.path
         self.counts: Counter[str] = Counter()
