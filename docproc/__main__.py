@@ -1,3 +1,3 @@
-from docproc.cli import app
+from docproc.cli import main
 
-app(prog_name="python -m docproc")
+main("python -m docproc")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import gc
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -721,3 +723,15 @@ def run_plan(plan: Callable[[Clients], list[Step]], *, dry_run: bool, nothing: s
     except prov.ProvisionError as exc:
         fail(str(exc), EXIT_REJECTED)
     console.print("[green]done[/]")
+
+
+def main(prog_name: str = "docproc") -> None:
+    """The command line, ended without the interpreter's last garbage collections.
+
+    They walk every object of Prefect's import once more, 0.6 s of each command (a
+    one-document backfill took 3.1 s, 2.5 s without); the operating system frees the
+    memory all the same. Registered first, the freeze runs after every other exit
+    handler (Prefect's log and event workers drain theirs before it).
+    """
+    atexit.register(gc.freeze)
+    app(prog_name=prog_name)

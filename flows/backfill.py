@@ -23,7 +23,7 @@ from prefect.states import Completed, Failed
 from prefect.utilities.annotations import opaque
 
 from docproc import reconcile, storage
-from docproc.batching import batch_size_for
+from docproc.batching import batch_size_for, chunks, counted
 from docproc.models import ListedObject, ObjectRef, Status
 from docproc.summary import Summary
 from flows.naming import artifact_key, progress, publish
@@ -159,8 +159,10 @@ def backfill_prefix(
     # The selected versions are processed again whatever their row says.
     force = force or status is not None
     # A listing-only pass first, so that progress can be shown as a share of the whole
-    # and the batches sized to it.
-    total = sum(len(page) for page in listing())
+    # and the batches sized to it; a listing small enough to keep is not asked for again.
+    # The database is got ready meanwhile, for the first batch's check.
+    resources.prepare_engine()
+    total, kept = counted(listing())
     size = batch_size_for(total, batch_size or resources.settings().batch_size)
     get_run_logger().info("%d objects under %s, in batches of %d", total, uri, size)
     show_progress = progress(f"Backfill of {uri}")
@@ -171,7 +173,7 @@ def backfill_prefix(
         for listener in _listeners:
             listener(summary, total)
 
-    pages = listing(size)
+    pages = listing(size) if kept is None else chunks(kept, size)
     if fan_out > 0:
         fan_out_batches(pages, bucket, force, fan_out, summary, report, replace)
     else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -21,12 +23,33 @@ def settings() -> Settings:
     return get_settings()
 
 
-@lru_cache
+_engine_lock = threading.Lock()
+
+
 def engine() -> Engine:
-    """The database, with its tables: a first run needs no separate `init-db`."""
+    """The database, with its tables: a first run needs no separate `init-db`. One per
+    process, whichever thread asks first; the others wait for it."""
+    with _engine_lock:
+        return _engine()
+
+
+@lru_cache
+def _engine() -> Engine:
     eng = make_engine(settings().database_url.get_secret_value())
     schema.create_all(eng)
     return eng
+
+
+def prepare_engine() -> None:
+    """Connect and check the schema in a thread, while the caller waits on something else
+    (a backfill on its listing; 0.2 s of a command's start). A failure is left to the
+    first real use, in a task with its retries."""
+
+    def connect() -> None:
+        with contextlib.suppress(Exception):
+            engine()
+
+    threading.Thread(target=connect, name="docproc-engine", daemon=True).start()
 
 
 def aws_session() -> tuple[boto3.session.Session | None, dict[str, Any]]:
@@ -61,8 +84,9 @@ def s3() -> S3Client:
 def reset() -> None:
     """Forget settings and clients, so that changed variables take effect (tests, demo)."""
     get_settings.cache_clear()
-    if engine.cache_info().currsize:
-        engine().dispose()
-    engine.cache_clear()
+    with _engine_lock:  # after an engine `prepare_engine` is still building
+        if _engine.cache_info().currsize:
+            _engine().dispose()
+        _engine.cache_clear()
     s3.cache_clear()
     writer_slot.forget()

@@ -135,3 +135,29 @@ def test_backfill_command_prints_a_summary_and_exits_1_on_rejections(archive: Pi
     missing = CliRunner().invoke(app, ["backfill", "s3://no-such-bucket-zz/x"])
     assert missing.exit_code == 2
     assert "bucket s3://no-such-bucket-zz does not exist" in missing.output
+
+
+def test_threads_asking_at_once_share_one_engine(pipeline: Pipeline) -> None:
+    """The backfill builds the engine in a thread while it lists; its first task asks too."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tasks import resources
+
+    resources.prepare_engine()
+    with ThreadPoolExecutor(8) as pool:
+        engines = list(pool.map(lambda _: resources.engine(), range(8)))
+    assert len({id(e) for e in engines}) == 1
+
+
+def test_a_prefix_small_enough_to_keep_is_listed_once(archive: Pipeline) -> None:
+    """The counting pass's listing is the one the batches are cut from."""
+    from tasks import resources
+
+    calls: list[str] = []
+    resources.s3().meta.events.register(
+        "before-call.s3.ListObjectsV2", lambda model, **_: calls.append(model.name)
+    )
+    state, summary = backfill(archive)
+    assert state.is_completed(), state.message
+    assert summary.listed == COUNT
+    assert calls == ["ListObjectsV2"]
