@@ -160,8 +160,10 @@ def backfill_prefix(
     force = force or status is not None
     # A listing-only pass first, so that progress can be shown as a share of the whole
     # and the batches sized to it; a listing small enough to keep is not asked for again.
-    # The database is got ready meanwhile, for the first batch's check.
-    resources.prepare_engine()
+    # The database is got ready meanwhile, for the first batch's check (a fanned-out
+    # backfill's children have their own).
+    if fan_out == 0:
+        resources.prepare_engine()
     total, kept = counted(listing())
     size = batch_size_for(total, batch_size or resources.settings().batch_size)
     get_run_logger().info("%d objects under %s, in batches of %d", total, uri, size)
