@@ -406,7 +406,7 @@ def latency_section(ctx: Context) -> list[Figure]:
             f"backfill, S3 +{delay:g} ms, vs I/O floor",
             rate,
             "docs/s",
-            f"The same runs against the I/O floor through the same proxy "
+            "The same runs against the I/O floor through the same proxy "
             f"({baselines.FLOOR_THREADS} threads of GET + PUT, one bulk INSERT): how much of "
             f"the reachable rate docproc gets; the faster of {rounds} runs each, taking turns."
             + spread,
