@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from docproc.batching import chunks
 from docproc.duplicates import Decision, Kind, LoadedDocument
 from docproc.ids import path_segment
 from docproc.models import ObjectRef
@@ -155,11 +156,10 @@ def handed_over(
     """The events for objects handed over together: per bucket, one per 99 of its objects
     (`MAX_OBJECTS_PER_EVENT`), each naming them and its bucket's run in `flow_runs`, if any."""
     runs = flow_runs or {}
-    step = MAX_OBJECTS_PER_EVENT
     return [
-        objects_created(bucket, group[i : i + step], flow_run_id=runs.get(bucket))
+        objects_created(bucket, part, flow_run_id=runs.get(bucket))
         for bucket, group in by_bucket(refs).items()
-        for i in range(0, len(group), step)
+        for part in chunks(group, MAX_OBJECTS_PER_EVENT)
     ]
 
 

@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from docproc import aws
 from docproc.aws import error_code
+from docproc.batching import chunks
 from docproc.errors import ObjectMissing, Superseded
 from docproc.models import FetchedObject, ListedObject, ObjectRef
 
@@ -140,8 +141,7 @@ def iter_pages(
                 ListedObject(ObjectRef(bucket, o["Key"], o["ETag"].strip('"')), int(o["Size"]))
                 for o in page.get("Contents", [])
             ]
-            for start in range(0, len(listed), page_size):
-                yield listed[start : start + page_size]
+            yield from chunks(listed, page_size)
     except ClientError as exc:
         if aws.is_missing(exc):
             raise ObjectMissing(f"bucket s3://{bucket} does not exist") from None
