@@ -31,11 +31,11 @@ from docproc.export import (
     rejection_report,
     report_key,
 )
+from docproc.formats.text import parse
 from docproc.loader import now
 from docproc.models import Invoice, ObjectRef
-from docproc.parser import parse
+from docproc.rules.text import validate
 from docproc.schema import create_all, documents, invoice_items, invoice_taxes, invoices
-from docproc.validator import validate
 
 FLOOR_THREADS = 32
 FLOOR_PREFIX = "floor/"

@@ -3,7 +3,7 @@
 For each syntax the floor is what no reader can beat on the same bytes: lxml parsing
 them (XML), or pypdf opening the PDF and reading its attachment. The ratio says what
 the mapping onto EN 16931 terms and the rules cost on top (goal: 0.3x the floor or
-better). Ours goes through the pipeline's doors, `formats.read` and `formats.judge`.
+better). Ours goes through the pipeline's doors, `formats.read` and `rules.judge`.
 Run as `.venv/bin/python -m bench.einvoice [--seconds S]`; `make bench` runs it as its
 `einvoice` section.
 """
@@ -19,8 +19,9 @@ from pathlib import Path
 from lxml import etree
 from pypdf import PdfReader
 
-from docproc.formats import judge, read
+from docproc.formats import read
 from docproc.models import Invoice
+from docproc.rules import judge
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "einvoices"
 MAX = 10 * 1024 * 1024

@@ -13,9 +13,9 @@ import time
 from decimal import Decimal
 
 # The pipeline's doors: format recognition then the reader, and each syntax's rules.
-from docproc.formats import judge as validate
 from docproc.formats import read as parse
 from docproc.models import Invoice
+from docproc.rules import judge as validate
 
 SEED = 20180331
 _PARTS = (

@@ -141,7 +141,7 @@ def einvoice_section(ctx: Context) -> list[Figure]:
                 ours,
                 "docs/cpu-s",
                 f"bench/einvoice.py: {name} ({files} sample files from tests/data/einvoices) "
-                "through formats.read and formats.judge, against the floor of only parsing "
+                "through formats.read and rules.judge, against the floor of only parsing "
                 f"the same bytes ({floor_name}), alternating, {seconds:g} CPU-s each.",
                 baseline=floor,
                 baseline_name=floor_name,

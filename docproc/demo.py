@@ -46,7 +46,7 @@ def demo_documents() -> list[tuple[str, bytes]]:
 def run_demo(console: Console, timeout: float = 180.0) -> int:
     """0 when the three samples arrived as rows and CSVs, 1 otherwise."""
     from deployments.local_server import local_prefect_server
-    from docproc import export, formats, loader, migrations, provision
+    from docproc import export, formats, loader, migrations, provision, rules
     from docproc.models import Invoice, ObjectRef
     from tasks import resources
 
@@ -116,7 +116,7 @@ def run_demo(console: Console, timeout: float = 180.0) -> int:
         )
         for ref, body in uploads:
             # What the pipeline made of it, found by the ids the document itself gives.
-            invoice = formats.judge(formats.read(body))
+            invoice = rules.judge(formats.read(body))
             if not isinstance(invoice, Invoice):
                 console.print(f"[red]{ref.uri} was rejected: {', '.join(invoice.reasons)}")
                 return 1

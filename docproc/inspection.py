@@ -11,8 +11,8 @@ from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from docproc import formats, validator
-from docproc.en16931 import EInvoiceDocument, RawDate
+from docproc import formats, rules
+from docproc.formats.document import EInvoiceDocument, RawDate
 from docproc.models import Format, Invoice, Item, Rejection, Tax
 
 if TYPE_CHECKING:
@@ -78,8 +78,8 @@ def _cell(value: object) -> str | None:
 
 def check(path: str, data: bytes | None, size: int, limit: int) -> FileReport:
     """Judge one document as the pipeline would; `data` is None when it is over `limit`."""
-    doc = validator.oversized(size, limit) if data is None else formats.read(data, max_bytes=limit)
-    verdict = formats.judge(doc)
+    doc = formats.oversized(size, limit) if data is None else formats.read(data, max_bytes=limit)
+    verdict = rules.judge(doc)
     if isinstance(verdict, Invoice):
         return FileReport(
             path,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+
+# SPEC section 8: DOCPROC_MAX_DOCUMENT_BYTES's default, the readers' bound when none is given.
+DEFAULT_MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
 
 
 class Reason(StrEnum):
@@ -98,39 +101,6 @@ class FetchedObject:
     size: int
     body: bytes | None
     sha256: str | None
-
-
-@dataclass(frozen=True)
-class RawItem:
-    """An item line as written: numbers still text (the validator converts them)."""
-
-    line_no: int
-    description: str
-    amount: str
-    tax: str | None
-
-
-@dataclass(frozen=True)
-class ParsedDocument:
-    """The syntax of a document: header values and lines as written, no rules applied.
-
-    `fields` maps canonical names (see `parser.FIELD_NAMES`) to raw values;
-    `problems` holds what was already wrong while reading (not_text,
-    empty_document, duplicate_field, unreadable item lines, unsupported_format).
-    `format` is the syntax it was read as (SPEC section 2).
-    """
-
-    fields: dict[str, str] = field(default_factory=dict)
-    taxes: tuple[tuple[str, str], ...] = ()
-    items: tuple[RawItem, ...] = ()
-    currency: str | None = None
-    problems: tuple[Problem, ...] = ()
-    format: Format = Format.TEXT_V1
-
-    @property
-    def invoice_id(self) -> str | None:
-        """The invoice number as written (for run names), as `EInvoiceDocument` offers it."""
-        return self.fields.get("invoice_id", "").strip() or None
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from docproc.models import DEFAULT_MAX_DOCUMENT_BYTES
+
 DEFAULT_SQLITE = Path(".docproc") / "docproc.db"
-DEFAULT_MAX_DOCUMENT_BYTES = 10 * 1024 * 1024  # SPEC section 8
 MYSQL_DRIVER = "pymysql"
 
 log = logging.getLogger("docproc.settings")

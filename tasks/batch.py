@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from prefect import get_run_logger, task
 from prefect.runtime import flow_run
 
-from docproc import formats, loader, storage, validator
+from docproc import formats, loader, rules, storage
 from docproc.duplicates import Decision, Kind
 from docproc.errors import ObjectMissing, Superseded
 from docproc.models import (
@@ -104,7 +104,7 @@ def parse_batch(documents: list[Document], label: str) -> list[Document]:
         started = time.perf_counter()
         body = fetched.body
         d.doc = (
-            validator.oversized(fetched.size, limit)
+            formats.oversized(fetched.size, limit)
             if body is None
             else formats.read(body, max_bytes=limit)
         )
@@ -118,7 +118,7 @@ def validate_batch(documents: list[Document], label: str) -> list[Document]:
     for d in documents:
         if d.doc is not None:
             started = time.perf_counter()
-            d.verdict = formats.judge(d.doc)
+            d.verdict = rules.judge(d.doc)
             d.seconds += time.perf_counter() - started
     valid = sum(isinstance(d.verdict, Invoice) for d in documents)
     rejected = sum(isinstance(d.verdict, Rejection) for d in documents)

@@ -21,7 +21,7 @@ from prefect.events import emit_event
 from prefect.runtime import flow_run
 from prefect.states import Failed
 
-from docproc import events, formats, loader, storage, validator
+from docproc import events, formats, loader, rules, storage
 from docproc.duplicates import Decision
 from docproc.errors import DocprocError
 from docproc.loader import DocumentRecord
@@ -54,7 +54,7 @@ def parse(fetched: FetchedObject) -> formats.Document:
     """Recognise the format and read the document's values; nothing is judged yet."""
     limit = resources.settings().max_document_bytes
     if fetched.body is None:
-        return validator.oversized(fetched.size, limit)
+        return formats.oversized(fetched.size, limit)
     doc = formats.read(fetched.body, max_bytes=limit)
     get_run_logger().info("read %s", formats.describe(doc))
     return doc
@@ -63,7 +63,7 @@ def parse(fetched: FetchedObject) -> formats.Document:
 @task(name="validate", task_run_name="validate", **TASK_DEFAULTS)
 def validate(doc: formats.Document) -> Invoice | State[Rejection]:
     """Apply the rules of SPEC section 3; a rejection ends this task Failed, never retried."""
-    result = formats.judge(doc)
+    result = rules.judge(doc)
     if isinstance(result, Rejection):
         get_run_logger().warning("rejected: %s", "; ".join(result.details))
         return Failed(message=f"rejected: {', '.join(result.reasons)}", data=result)

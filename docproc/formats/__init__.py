@@ -2,21 +2,20 @@
 
 `read` is the one door every document goes through: the container is recognised
 from the bytes (never the name), then the reader for it runs: text format v1, or
-the e-invoice reader for XML (UBL, CII) and PDF (Factur-X / ZUGFeRD). `judge` is
-the one verdict: each syntax's own rules (v1's, or EN 16931's business rules).
+the e-invoice reader for XML (UBL, CII) and PDF (Factur-X / ZUGFeRD). What a reader
+returns is `docproc.formats.document`'s; `docproc.rules.judge` gives the verdict.
+No reader raises, and none imports an I/O library (a contract in pyproject checks it).
 """
 
 from __future__ import annotations
 
-from docproc import en16931, parser, validator
-from docproc.en16931 import EInvoiceDocument
+from docproc.formats import text
+from docproc.formats.document import Document, EInvoiceDocument, ParsedDocument, oversized
 from docproc.formats.einvoice import read_einvoice
 from docproc.formats.sniff import Kind, container
-from docproc.models import Format, Invoice, ParsedDocument, Problem, Reason, Rejection
-from docproc.settings import DEFAULT_MAX_DOCUMENT_BYTES
+from docproc.models import DEFAULT_MAX_DOCUMENT_BYTES, Format, Problem, Reason
 
-# What `read` returns: the values as written, in the syntax the bytes are in.
-Document = ParsedDocument | EInvoiceDocument
+__all__ = ["Document", "describe", "oversized", "read"]
 
 _JSON = (
     "unsupported format: a JSON document: no invoice format docproc reads is written in "
@@ -33,21 +32,14 @@ def read(data: bytes, *, max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES) -> Documen
     `max_bytes` bounds what a PDF's embedded file may decompress to (SPEC 2.5).
     """
     if data and data[0] not in _MAYBE_NOT_TEXT:  # the hot path of text-v1
-        return parser.parse(data)
+        return text.parse(data)
     kind = container(data)
     if kind is Kind.TEXT:
-        return parser.parse(data)
+        return text.parse(data)
     if kind is Kind.JSON:
         problem = Problem(Reason.UNSUPPORTED_FORMAT, _JSON)
         return ParsedDocument(problems=(problem,), format=Format.UNKNOWN)
     return read_einvoice(data, max_bytes=max_bytes)
-
-
-def judge(doc: Document) -> Invoice | Rejection:
-    """Apply the rules of SPEC section 3 that the document's syntax follows; never raises."""
-    if isinstance(doc, ParsedDocument):
-        return validator.validate(doc)
-    return en16931.judge(doc)
 
 
 def describe(doc: Document) -> str:

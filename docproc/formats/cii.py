@@ -1,7 +1,7 @@
 """UN/CEFACT CII D16B (Factur-X / ZUGFeRD 2.x XML, XRechnung CII): SPEC section 2.3.
 
 Maps the element tree onto EN 16931's business terms, every value as written; the
-rules are docproc.en16931's. ZUGFeRD 1.0 and Order-X share the look but not the
+rules are docproc.rules.en16931's. ZUGFeRD 1.0 and Order-X share the look but not the
 vocabulary: they are unsupported. Elements are looked into through their children's
 map, as in the UBL reader.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from docproc.en16931 import (
+from docproc.formats.document import (
     EInvoiceDocument,
     RawAllowanceCharge,
     RawDate,

@@ -1,9 +1,9 @@
-"""The entry point for e-invoices: bytes (a PDF or XML) -> business terms -> Invoice | Rejection.
+"""The entry point for e-invoices: bytes (a PDF or XML) -> EN 16931's business terms.
 
 `read_einvoice` recognises the container from the bytes (SPEC section 2), takes the
 embedded invoice out of a PDF (2.4), parses the XML through the one hardened door
-(2.5) and maps UBL (2.2) or CII (2.3) onto EN 16931's terms; `judge` applies the rules
-of section 3. Neither raises: a bad document is a result.
+(2.5) and maps UBL (2.2) or CII (2.3) onto EN 16931's terms. It never raises: a bad
+document is a result.
 """
 
 from __future__ import annotations
@@ -12,13 +12,12 @@ from collections.abc import Callable
 
 from lxml import etree
 
-from docproc.en16931 import EInvoiceDocument, judge
 from docproc.formats import cii, ubl
+from docproc.formats.document import EInvoiceDocument
 from docproc.formats.sniff import Kind, container
 from docproc.formats.xml import parse
 from docproc.models import Format, Problem, Reason
-
-__all__ = ["EInvoiceDocument", "judge", "read_einvoice"]
+from docproc.rules.problems import never_raises
 
 ORDER_X_NS = "urn:un:unece:uncefact:data:SCRDMCCBDACIOMessageStructure:100"
 _Reader = Callable[[etree._Element, Format], EInvoiceDocument]
@@ -30,15 +29,17 @@ _READERS: dict[str, tuple[_Reader, Format]] = {
 }
 
 
+def _unreadable(exc: Exception, data: bytes, *, max_bytes: int) -> EInvoiceDocument:
+    return EInvoiceDocument.failed(
+        Format.UNKNOWN,
+        Problem(Reason.MALFORMED_DOCUMENT, f"the document could not be read ({exc!r})"),
+    )
+
+
+@never_raises(_unreadable)
 def read_einvoice(data: bytes, *, max_bytes: int) -> EInvoiceDocument:
     """The e-invoice in `data`, its problems carried in the result; never raises."""
-    try:
-        return _read(data, max_bytes)
-    except Exception as exc:  # a bug must not stop the pipeline: reject the document instead
-        return EInvoiceDocument.failed(
-            Format.UNKNOWN,
-            Problem(Reason.MALFORMED_DOCUMENT, f"the document could not be read ({exc!r})"),
-        )
+    return _read(data, max_bytes)
 
 
 def _read(data: bytes, max_bytes: int) -> EInvoiceDocument:

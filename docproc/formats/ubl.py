@@ -1,7 +1,7 @@
 """UBL 2.1 Invoice and CreditNote (EN 16931, Peppol BIS 3, XRechnung UBL): SPEC section 2.2.
 
 Maps the element tree onto EN 16931's business terms, every value as written; the
-rules are docproc.en16931's. Each element is looked into once, through a map of its
+rules are docproc.rules.en16931's. Each element is looked into once, through a map of its
 children (`kids`): a path search per value costs three times as much, and reading is
 on the hot path.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from docproc.en16931 import (
+from docproc.formats.document import (
     EInvoiceDocument,
     RawAllowanceCharge,
     RawDate,

@@ -28,8 +28,8 @@ from bench.parse import make_corpus
 from docproc import formats, loader, migrations, schema
 from docproc.models import FetchedObject, Invoice, ObjectRef, Rejection
 from docproc.outputs import output
+from docproc.rules.text import validate
 from docproc.settings import Settings
-from docproc.validator import validate
 from tests.conftest import TEST_DB_URL
 
 SAMPLE = Path(__file__).resolve().parents[2] / "docproc" / "samples" / "docproc-invoice.txt"

@@ -1,7 +1,8 @@
-"""Fail a test when the catch-all of `parse()` or `validate()` caught something.
+"""Fail a test when a reader's or a rule set's catch-all (`docproc.rules.problems.never_raises`)
+caught something.
 
-Both keep the pipeline going on a bug and log what they caught: a property test that
-only checks that nothing raised could never fail, one that watches these logs can.
+They keep the pipeline going on a bug and log what they caught: a property test that
+only checks that nothing raised could never fail, one that watches that log can.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-WATCHED = ("docproc.parser", "docproc.validator")
+WATCHED = ("docproc.rules.problems",)
 
 
 class _Records(logging.Handler):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from docproc import export, formats
+from docproc import export, formats, rules
 from docproc.models import Invoice, ObjectRef, Rejection
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "einvoices"
@@ -16,7 +16,7 @@ def judged(name: str, edit: tuple[bytes, bytes] | None = None) -> Invoice | Reje
     if edit:
         assert edit[0] in data
         data = data.replace(*edit)
-    return formats.judge(formats.read(data))
+    return rules.judge(formats.read(data))
 
 
 def test_a_cii_invoice_walks_its_totals_down_to_the_amount_due() -> None:
@@ -44,7 +44,7 @@ def test_a_cii_invoice_walks_its_totals_down_to_the_amount_due() -> None:
 
 
 def test_a_text_invoice_keeps_its_short_summary(sample_file: bytes) -> None:
-    invoice = formats.judge(formats.read(sample_file))
+    invoice = rules.judge(formats.read(sample_file))
     assert isinstance(invoice, Invoice)
     text = export.invoice_markdown(invoice, "s3://s/k", "s3://t/c.csv")
     assert "| total | **8150.00** |" in text and "BT-" not in text

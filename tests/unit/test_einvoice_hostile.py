@@ -13,10 +13,11 @@ import pytest
 from pypdf import PdfWriter
 from pypdf.generic import ArrayObject, DictionaryObject, NameObject
 
-from docproc.formats.einvoice import judge, read_einvoice
+from docproc.formats.einvoice import read_einvoice
 from docproc.formats.pdf import embedded_invoice
 from docproc.formats.xml import MAX_DEPTH, parse
 from docproc.models import Format, Invoice, Reason, Rejection
+from docproc.rules.en16931 import judge
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "einvoices"
 MAX = 10 * 1024 * 1024

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from docproc.en16931 import EInvoiceDocument, RawLine, judge
+from docproc.formats.document import EInvoiceDocument, RawLine
 from docproc.formats.einvoice import read_einvoice
 from docproc.models import DocumentType, Invoice, Reason, Rejection
+from docproc.rules.en16931 import judge
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "einvoices"
 MAX = 10 * 1024 * 1024
@@ -185,21 +186,43 @@ def test_bad_number(edit: tuple[str, str]) -> None:
     assert rejection.reasons == (Reason.BAD_NUMBER,)
 
 
-@pytest.mark.parametrize(
-    "quantity",
-    ["1234567890123456", "250.12345678901"],
-    ids=["16-integer-digits", "11-decimals"],
-)
-def test_a_quantity_the_columns_cannot_hold_is_refused_not_rounded(quantity: str) -> None:
+def test_a_quantity_the_columns_cannot_hold_is_refused() -> None:
+    """16 integer digits do not fit DECIMAL(25,10): refused, not silently cut."""
     rejection = rejected(
         UBL,
         (
             '<cbc:InvoicedQuantity unitCode="MTR">250</cbc:InvoicedQuantity>',
-            f'<cbc:InvoicedQuantity unitCode="MTR">{quantity}</cbc:InvoicedQuantity>',
+            '<cbc:InvoicedQuantity unitCode="MTR">1234567890123456</cbc:InvoicedQuantity>',
         ),
     )
     assert rejection.reasons == (Reason.BAD_NUMBER,)
     assert "BT-129" in rejection.details[0]
+
+
+@pytest.mark.parametrize(
+    ("written", "stored"),
+    [
+        ("250.00000000000", "250.0000000000"),  # as XRechnung's test files write it
+        ("250.12345678905", "250.1234567890"),  # half-even: ...05 -> ...0
+        ("250.12345678915", "250.1234567892"),  # half-even: ...15 -> ...2
+        ("250." + "0" * 5000, "250.0000000000"),
+        ("250.1234", "250.1234"),  # up to 10 decimals: as written
+    ],
+    ids=["zeros", "half-even-down", "half-even-up", "5000-decimals", "as-written"],
+)
+def test_a_quantity_beyond_10_decimals_is_rounded_half_even(written: str, stored: str) -> None:
+    """SPEC 4: EN 16931 limits the decimals of amounts only (BR-DEC); a quantity keeps 10
+    decimals and is rounded half-even beyond, never rejected."""
+    invoice = result(
+        UBL,
+        (
+            '<cbc:InvoicedQuantity unitCode="MTR">250</cbc:InvoicedQuantity>',
+            f'<cbc:InvoicedQuantity unitCode="MTR">{written}</cbc:InvoicedQuantity>',
+        ),
+    )
+    assert isinstance(invoice, Invoice), invoice
+    (item,) = [i for i in invoice.items if i.unit_code == "MTR"]
+    assert str(item.quantity) == stored
 
 
 @pytest.mark.parametrize(

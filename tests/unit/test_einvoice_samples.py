@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from docproc.formats.einvoice import judge, read_einvoice
+from docproc.formats.einvoice import read_einvoice
 from docproc.models import DocumentType, Format, Invoice, Item, Reason, Rejection, Tax
+from docproc.rules.en16931 import judge
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "einvoices"
 MAX = 10 * 1024 * 1024
@@ -636,6 +637,96 @@ INVOICES = [
         2,
         2,
     ),
+    (
+        "xrechnung/01.05_minimal_test_ubl.xml",
+        "ubl",
+        "9876543217894897438",
+        "1234567",
+        "2018-04-13",
+        "EUR",
+        "4743.75",
+        "4743.75",
+        "0.00",
+        "4743.75",
+        "4743.75",
+        1,
+        1,
+    ),
+    (
+        "xrechnung/01.05_minimal_test_uncefact.xml",
+        "cii",
+        "9876543217894897438",
+        "1234567",
+        "2018-04-13",
+        "EUR",
+        "4743.75",
+        "4743.75",
+        "0.00",
+        "4743.75",
+        "4743.75",
+        1,
+        1,
+    ),
+    (
+        "xrechnung/01.06_minimal_test_ubl.xml",
+        "ubl",
+        "ATU123456789",
+        "1234567",
+        "2018-04-13",
+        "EUR",
+        "3986.34",
+        "3986.34",
+        "757.41",
+        "4743.75",
+        "4743.75",
+        1,
+        1,
+    ),
+    (
+        "xrechnung/01.06_minimal_test_uncefact.xml",
+        "cii",
+        "ATU123456789",
+        "1234567",
+        "2018-04-13",
+        "EUR",
+        "3986.34",
+        "3986.34",
+        "757.41",
+        "4743.75",
+        "4743.75",
+        1,
+        1,
+    ),
+    (
+        "xrechnung/02.01a-cvd_INVOICE_uncefact.xml",
+        "cii",
+        "ATU123456789",
+        "1234567",
+        "2018-04-13",
+        "EUR",
+        "10781250.00",
+        "10781250.00",
+        "2048437.50",
+        "12829687.50",
+        "12829687.50",
+        2,
+        2,
+    ),
+    (
+        "xrechnung/03.06a-INVOICE_uncefact.xml",
+        "cii",
+        "DE12345464867",
+        "112233",
+        "2021-04-23",
+        "EUR",
+        "1500.00",
+        "1500.00",
+        "304.00",
+        "1804.00",
+        "1804.00",
+        4,
+        2,
+    ),
 ]
 UNSUPPORTED = [
     "factur-x/order-x-basic.xml",
@@ -654,6 +745,22 @@ def loaded(name: str) -> Invoice:
     result = load(name)
     assert isinstance(result, Invoice), (name, result)
     return result
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "xrechnung/01.05_minimal_test_uncefact.xml",
+        "xrechnung/01.06_minimal_test_uncefact.xml",
+        "xrechnung/02.01a-cvd_INVOICE_uncefact.xml",
+    ],
+)
+def test_xrechnung_quantities_beyond_10_decimals_load_as_the_number_written(name: str) -> None:
+    """XRechnung's test suite writes `30.00000000000` (11 decimals): the number 30, stored
+    with the 10 decimals the column keeps (SPEC 4), never `bad_number`."""
+    invoice = loaded(name)
+    assert invoice.items[0].quantity == Decimal(30)
+    assert invoice.items[0].quantity.as_tuple().exponent == -10
 
 
 def test_every_sample_is_covered() -> None:

@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from docproc import formats
-from docproc.en16931 import EInvoiceDocument
-from docproc.models import Format, Invoice, ParsedDocument, Reason, Rejection
+from docproc import formats, rules
+from docproc.formats.document import EInvoiceDocument, ParsedDocument, oversized
+from docproc.models import Format, Invoice, Reason, Rejection
+from docproc.rules.text import validate
 from docproc.settings import Settings
-from docproc.validator import oversized, validate
 
 Variant = Callable[..., bytes]
 
@@ -41,7 +41,7 @@ def test_xml_and_pdf_go_to_the_einvoice_reader(
 ) -> None:
     doc = formats.read(data)
     assert isinstance(doc, EInvoiceDocument)
-    result = formats.judge(doc)
+    result = rules.judge(doc)
     assert isinstance(result, Rejection)
     assert reason in result.reasons, result.details
     assert Reason.NOT_TEXT not in result.reasons
@@ -50,7 +50,7 @@ def test_xml_and_pdf_go_to_the_einvoice_reader(
 
 def test_an_einvoice_rejection_names_its_invoice() -> None:
     """The report and the `documents` row say whose invoice was refused."""
-    rejection = formats.judge(formats.read(UBL))
+    rejection = rules.judge(formats.read(UBL))
     assert isinstance(rejection, Rejection)
     assert (rejection.format, rejection.invoice_id) == (Format.UBL, "RE-20190610/507")
     assert formats.read(UBL).invoice_id == "RE-20190610/507"
@@ -60,7 +60,7 @@ def test_an_einvoice_rejection_names_its_invoice() -> None:
 def test_json_is_unsupported_never_not_text(name: str, data: bytes) -> None:
     doc = formats.read(data)
     assert doc.format is Format.UNKNOWN
-    result = formats.judge(doc)
+    result = rules.judge(doc)
     assert isinstance(result, Rejection)
     assert result.reasons == (Reason.UNSUPPORTED_FORMAT,)
     assert "JSON" in result.details[0]

@@ -12,10 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from docproc import parser
-from docproc.models import Invoice, ParsedDocument, RawItem, Reason, Rejection
-from docproc.parser import FIELD_NAMES, KEY_SYNONYMS, TAX_KINDS, parse
-from docproc.validator import validate
+from docproc.formats import text as parser
+from docproc.formats.document import FIELD_NAMES, ParsedDocument, RawItem
+from docproc.formats.text import KEY_SYNONYMS, TAX_KINDS, parse
+from docproc.models import Invoice, Reason, Rejection
+from docproc.rules.text import validate
 from tests.unit.catch_all import no_bug_caught
 
 Variant = Callable[..., bytes]

@@ -10,10 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from docproc import validator
-from docproc.models import Invoice, Item, ParsedDocument, RawItem, Reason, Rejection, Tax
-from docproc.parser import FIELD_NAMES, parse
-from docproc.validator import oversized, validate
+from docproc.formats.document import FIELD_NAMES, ParsedDocument, RawItem, oversized
+from docproc.formats.text import parse
+from docproc.models import Invoice, Item, Reason, Rejection, Tax
+from docproc.rules import text as validator
+from docproc.rules.text import validate
 from tests.unit.catch_all import no_bug_caught
 
 Variant = Callable[..., bytes]

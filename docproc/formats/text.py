@@ -1,6 +1,6 @@
-"""The syntax of invoice documents (SPEC section 2): bytes in, raw fields and items out.
+"""Text format v1 (SPEC section 2.1): bytes in, raw fields and items out.
 
-Nothing here judges values; the validator does, so that one rejection lists every problem.
+Nothing here judges values; `docproc.rules.text` does, so that one rejection lists every problem.
 `parse` never raises: whatever the bytes, the result says what was wrong with them.
 
 Item lines without `;` split on `,`. The rule for their numbers: with three fields or
@@ -19,34 +19,13 @@ An empty tax field ("Widget; 850;") or tax line ("CGST:") means no tax.
 from __future__ import annotations
 
 import codecs
-import logging
 import re
-from collections.abc import Iterable
 
-from docproc.models import ParsedDocument, Problem, RawItem, Reason
+from docproc.formats.document import FIELD_LABELS, ParsedDocument, RawItem
+from docproc.models import Problem, Reason
 from docproc.money import currency_of, looks_like_money
+from docproc.rules.problems import ProblemLog, never_raises
 
-FIELD_NAMES: tuple[str, ...] = (
-    "customer_id",
-    "invoice_id",
-    "date",
-    "seller",
-    "buyer",
-    "amount",
-    "total",
-    "in_words",
-)
-# How SPEC section 2 names each field, for messages.
-FIELD_LABELS: dict[str, str] = {
-    "customer_id": "Customer-ID",
-    "invoice_id": "Inv-ID",
-    "date": "Dated",
-    "seller": "From",
-    "buyer": "To",
-    "amount": "Amount",
-    "total": "Total",
-    "in_words": "InWords",
-}
 # Every header key of SPEC section 2, as written there, with its field.
 KEY_SYNONYMS: dict[str, str] = {
     "Customer-ID": "customer_id",
@@ -90,57 +69,20 @@ _UTF8_BOM = codecs.BOM_UTF8
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
-class ProblemLog:
-    """The problems of one document (the validator goes on with the parser's), with at most
-    `MAX_EXAMPLES` of each reason and a count of the rest: a hostile document can hold half
-    a million bad lines, and a report needs examples, not a copy of them all."""
-
-    MAX_EXAMPLES = 20
-    __slots__ = ("_counts", "_dropped", "_kept")
-
-    def __init__(self, problems: Iterable[Problem] = ()) -> None:
-        self._kept = list(problems)
-        self._counts: dict[Reason, int] = {}
-        for problem in self._kept:
-            self._counts[problem.reason] = self._counts.get(problem.reason, 0) + 1
-        self._dropped: dict[Reason, int] = {}
-
-    def __bool__(self) -> bool:
-        return bool(self._kept)
-
-    def __contains__(self, reason: Reason) -> bool:
-        return bool(self._counts) and reason in self._counts  # hashing an Enum is slow
-
-    def add(self, reason: Reason, detail: str) -> None:
-        count = self._counts.get(reason, 0) + 1
-        self._counts[reason] = count
-        if count <= self.MAX_EXAMPLES:
-            self._kept.append(Problem(reason, detail))
-        else:
-            self._dropped[reason] = self._dropped.get(reason, 0) + 1
-
-    def result(self) -> tuple[Problem, ...]:
-        more = [
-            Problem(reason, f"... and {count} more {reason} problems like these")
-            for reason, count in self._dropped.items()
-        ]
-        return (*self._kept, *more)
+def _unreadable(exc: Exception, data: bytes) -> ParsedDocument:
+    return ParsedDocument(
+        problems=(Problem(Reason.NOT_TEXT, f"the document could not be read ({exc!r})"),)
+    )
 
 
+@never_raises(_unreadable)
 def parse(data: bytes) -> ParsedDocument:
     """Read a document; problems found on the way (not_text, empty_document,
     duplicate_field, unreadable item lines) travel in the result, never as exceptions."""
-    try:
-        text = _decode(data)
-        if isinstance(text, Problem):
-            return ParsedDocument(problems=(text,))
-        return _read(text)
-    except Exception as exc:  # a bug must not stop the pipeline: reject the document instead
-        # ... but it is a bug: say so where people and tests look.
-        logging.getLogger(__name__).exception("parse() caught %r; the document is rejected", exc)
-        return ParsedDocument(
-            problems=(Problem(Reason.NOT_TEXT, f"the document could not be read ({exc!r})"),)
-        )
+    text = _decode(data)
+    if isinstance(text, Problem):
+        return ParsedDocument(problems=(text,))
+    return _read(text)
 
 
 def _decode(data: bytes) -> str | Problem:

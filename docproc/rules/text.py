@@ -1,4 +1,4 @@
-"""The rules of SPEC section 3: a parsed document becomes an Invoice or a Rejection.
+"""Text format v1's rules (SPEC section 3): a parsed document becomes an Invoice or a Rejection.
 
 Every rule that applies is reported, so one report tells the sender all there is to fix.
 A rule that needs a value that is itself wrong (a sum over an amount that is no number)
@@ -9,23 +9,14 @@ only that code, since nothing in it could be read.
 
 from __future__ import annotations
 
-import logging
 from decimal import Context, Decimal, localcontext
 
 from docproc.dates import parse_date
+from docproc.formats.document import FIELD_LABELS, ParsedDocument
 from docproc.ids import id_problem, is_id
-from docproc.models import (
-    Format,
-    Invoice,
-    Item,
-    ParsedDocument,
-    Problem,
-    Reason,
-    Rejection,
-    Tax,
-)
+from docproc.models import Format, Invoice, Item, Problem, Reason, Rejection, Tax
 from docproc.money import parse_money
-from docproc.parser import FIELD_LABELS, ProblemLog
+from docproc.rules.problems import ProblemLog, never_raises
 from docproc.words import words_to_int
 
 _REQUIRED = ("customer_id", "invoice_id", "date", "seller", "buyer", "amount", "total")
@@ -41,32 +32,16 @@ _UNREADABLE = (
 _CONTEXT = Context(prec=40)
 
 
-def oversized(size: int, limit: int) -> ParsedDocument:
-    """Stand in for the parse of a document too large to download (its size is known from
-    the listing), so that it goes through `validate` like any other and gets `too_large`."""
-    return ParsedDocument(
-        problems=(
-            Problem(
-                Reason.TOO_LARGE,
-                f"the document has {size} bytes, more than the limit of {limit} "
-                "(DOCPROC_MAX_DOCUMENT_BYTES)",
-            ),
-        ),
-        format=Format.UNKNOWN,
-    )
+def _unjudged(exc: Exception, doc: ParsedDocument) -> Invoice | Rejection:
+    problem = Problem(Reason.BAD_NUMBER, f"the document could not be validated ({exc!r})")
+    return _rejection(doc, (problem,))
 
 
+@never_raises(_unjudged)
 def validate(doc: ParsedDocument) -> Invoice | Rejection:
     """Apply every rule; never raises (a bad document is a result, not a crash)."""
-    try:
-        with localcontext(_CONTEXT):
-            return _validate(doc)
-    except Exception as exc:  # a bug must not stop the pipeline: reject the document instead
-        # ... but it is a bug: say so where people and tests look.
-        logging.getLogger(__name__).exception("validate() caught %r; the document is rejected", exc)
-        return _rejection(
-            doc, (Problem(Reason.BAD_NUMBER, f"the document could not be validated ({exc!r})"),)
-        )
+    with localcontext(_CONTEXT):
+        return _validate(doc)
 
 
 def _validate(doc: ParsedDocument) -> Invoice | Rejection:
