@@ -5,11 +5,12 @@ the bucket, and we can see why a document was rejected.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import date
 from decimal import Decimal
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from docproc import formats, rules
 from docproc.formats.document import EInvoiceDocument, RawDate
@@ -18,9 +19,15 @@ from docproc.models import Format, Invoice, Item, Rejection, Tax
 if TYPE_CHECKING:
     from rich.console import Console
 
+T = TypeVar("T")
+
 _ITEM_FIELDS = tuple(f.name for f in fields(Item))
 _TAX_FIELDS = tuple(f.name for f in fields(Tax))
 _HEADER_FIELDS = tuple(f.name for f in fields(Invoice) if f.name not in ("items", "taxes"))
+# What a report shows of a document, whatever its size: the first rows, and the first
+# characters of a value (a hostile file can hold 100,000 lines or a 4 MB name).
+MAX_ROWS = 50
+MAX_CELL = 500
 # An e-invoice's terms as read, in the order of the invoices table.
 _TERMS = tuple(
     name
@@ -39,8 +46,10 @@ class FileReport:
     format: Format
     verdict: Invoice | Rejection
     header: dict[str, str | None]
-    items: tuple[dict[str, str | None], ...]
-    taxes: tuple[dict[str, str | None], ...]
+    items: tuple[dict[str, str | None], ...]  # the first MAX_ROWS of `item_count`
+    taxes: tuple[dict[str, str | None], ...]  # the first MAX_ROWS of `tax_count`
+    item_count: int
+    tax_count: int
 
     @property
     def accepted(self) -> bool:
@@ -55,7 +64,9 @@ class FileReport:
             "status": "valid" if rejection is None else "rejected",
             "header": self.header,
             "items": list(self.items),
+            "item_count": self.item_count,
             "taxes": list(self.taxes),
+            "tax_count": self.tax_count,
             "reasons": [str(r) for r in rejection.reasons] if rejection else [],
             "problems": [{"reason": str(p.reason), "detail": p.detail} for p in rejection.problems]
             if rejection
@@ -73,7 +84,17 @@ def _cell(value: object) -> str | None:
         return value.isoformat()
     if isinstance(value, Enum):
         return str(value.value)
-    return str(value)
+    text = str(value)
+    if len(text) > MAX_CELL:
+        return f"{text[:MAX_CELL]}... ({len(text)} characters)"
+    return text
+
+
+def _rows(
+    values: Sequence[T], row: Callable[[T], dict[str, str | None]]
+) -> tuple[dict[str, str | None], ...]:
+    """The first MAX_ROWS of `values`, each as a row of cells."""
+    return tuple(row(v) for v in values[:MAX_ROWS])
 
 
 def check(path: str, data: bytes | None, size: int, limit: int) -> FileReport:
@@ -87,8 +108,10 @@ def check(path: str, data: bytes | None, size: int, limit: int) -> FileReport:
             verdict.format,
             verdict,
             {name: _cell(getattr(verdict, name)) for name in _HEADER_FIELDS},
-            tuple({n: _cell(getattr(i, n)) for n in _ITEM_FIELDS} for i in verdict.items),
-            tuple({n: _cell(getattr(t, n)) for n in _TAX_FIELDS} for t in verdict.taxes),
+            _rows(verdict.items, lambda i: {n: _cell(getattr(i, n)) for n in _ITEM_FIELDS}),
+            _rows(verdict.taxes, lambda t: {n: _cell(getattr(t, n)) for n in _TAX_FIELDS}),
+            len(verdict.items),
+            len(verdict.taxes),
         )
     return _as_read(path, size, doc, verdict)
 
@@ -97,15 +120,30 @@ def _as_read(path: str, size: int, doc: formats.Document, rejection: Rejection) 
     """A rejected document shows its values as written: what there is to fix."""
     if isinstance(doc, EInvoiceDocument):
         return _terms_as_read(path, size, doc, rejection)
-    items = tuple(
-        {"line_no": str(i.line_no), "description": i.description, "amount": i.amount, "tax": i.tax}
-        for i in doc.items
+    items = _rows(
+        doc.items,
+        lambda i: {
+            "line_no": str(i.line_no),
+            "description": _cell(i.description),
+            "amount": _cell(i.amount),
+            "tax": _cell(i.tax),
+        },
     )
-    taxes = tuple(dict[str, str | None](kind=kind, amount=amount) for kind, amount in doc.taxes)
-    header: dict[str, str | None] = dict(doc.fields)
+    taxes = _rows(doc.taxes, lambda t: {"kind": t[0], "amount": _cell(t[1])})
+    header = {name: _cell(value) for name, value in doc.fields.items()}
     if doc.currency is not None:
         header["currency"] = doc.currency
-    return FileReport(path, size, rejection.format, rejection, header, items, taxes)
+    return FileReport(
+        path,
+        size,
+        rejection.format,
+        rejection,
+        header,
+        items,
+        taxes,
+        len(doc.items),
+        len(doc.taxes),
+    )
 
 
 def _terms_as_read(path: str, size: int, doc: EInvoiceDocument, rejection: Rejection) -> FileReport:
@@ -121,8 +159,10 @@ def _terms_as_read(path: str, size: int, doc: EInvoiceDocument, rejection: Rejec
         rejection.format,
         rejection,
         header,
-        tuple({k: _cell(v) for k, v in asdict(line).items()} for line in doc.lines),
-        tuple({k: _cell(v) for k, v in asdict(tax).items()} for tax in doc.taxes),
+        _rows(doc.lines, lambda line: {k: _cell(v) for k, v in asdict(line).items()}),
+        _rows(doc.taxes, lambda tax: {k: _cell(v) for k, v in asdict(tax).items()}),
+        len(doc.lines),
+        len(doc.taxes),
     )
 
 
@@ -138,12 +178,16 @@ def render(report: FileReport, console: Console) -> None:
         header.add_row(name, "" if value is None else value)
     if report.header:
         console.print(header)
-    for rows, what in ((report.items, "items"), (report.taxes, "taxes")):
+    for rows, count, what in (
+        (report.items, report.item_count, "items"),
+        (report.taxes, report.tax_count, "taxes"),
+    ):
         if not rows:
             continue
         # Only the columns some row fills: e-invoice terms stay out of a text-v1 table.
         columns = [c for c in rows[0] if any(row[c] is not None for row in rows)]
-        table = Table(*columns, title=what, title_justify="left")
+        title = what if count == len(rows) else f"{what}: the first {len(rows)} of {count}"
+        table = Table(*columns, title=title, title_justify="left")
         for row in rows:
             table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
         console.print(table)

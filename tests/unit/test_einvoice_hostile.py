@@ -13,11 +13,13 @@ import pytest
 from pypdf import PdfWriter
 from pypdf.generic import ArrayObject, DictionaryObject, NameObject
 
+from docproc import formats, rules
 from docproc.formats.einvoice import read_einvoice
 from docproc.formats.pdf import embedded_invoice
 from docproc.formats.xml import MAX_DEPTH, parse
 from docproc.models import Format, Invoice, Reason, Rejection
 from docproc.rules.en16931 import judge
+from tests.unit.catch_all import no_bug_caught
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "einvoices"
 MAX = 10 * 1024 * 1024
@@ -271,9 +273,15 @@ def test_one_byte_and_empty_pdfs_are_malformed() -> None:
 
 
 @pytest.mark.parametrize("fraction", [0.01, 0.5, 0.99])
-def test_truncated_pdf_is_malformed(fraction: float) -> None:
+def test_truncated_pdf_is_refused_by_the_pdf_reader(fraction: float) -> None:
+    """The PDF reader's own refusal, not the catch-all's (which gives the same code)."""
     data = (DATA / "factur-x" / "invoice_EN16931.pdf").read_bytes()
-    assert reasons(data[: int(len(data) * fraction)]) == (Reason.MALFORMED_DOCUMENT,)
+    with no_bug_caught():
+        result = judge(read_einvoice(data[: int(len(data) * fraction)], max_bytes=MAX))
+    assert isinstance(result, Rejection)
+    assert result.reasons == (Reason.MALFORMED_DOCUMENT,)
+    (detail,) = result.details
+    assert detail.startswith("the PDF cannot be read: PdfStreamError"), detail
 
 
 def test_pdf_without_attachment_is_unsupported() -> None:
@@ -346,16 +354,45 @@ def test_hostile_xml_inside_a_pdf_is_unsafe(listener: tuple[str, socket.socket])
     assert_no_connection(server)
 
 
-def test_garbage_bytes_never_raise() -> None:
-    """Every prefix and a few mutations of a real PDF and XML give a result, not an exception."""
+def garbage() -> list[bytes]:
+    """Prefixes and mutations of a real PDF, CII and UBL file, and junk in each container."""
     pdf = (DATA / "factur-x" / "invoice_EN16931.pdf").read_bytes()
-    xml = CII_FILE.read_bytes()
-    samples = [pdf[:n] for n in range(0, 2000, 97)] + [xml[:n] for n in range(0, 5000, 251)]
+    cii, ubl = CII_FILE.read_bytes(), UBL_FILE.read_bytes()
+    samples = [pdf[:n] for n in range(0, 2000, 97)]
+    samples += [xml[:n] for xml in (cii, ubl) for n in range(0, 6000, 251)]
     samples += [pdf.replace(b"/FlateDecode", b"/LZWDecode"), pdf.replace(b"obj", b"ojb")]
     samples += [bytes([b ^ 0x20]) * 50 for b in b"<%{["]
-    for data in samples:
-        result = judge(read_einvoice(data, max_bytes=MAX))
-        assert isinstance(result, Invoice | Rejection)
+    rng = random.Random(25)
+    for xml in (cii, ubl):  # every tag kept, values scrambled: the rules see odd values
+        samples += [
+            bytes(b if b in b"<>/" or rng.random() > 0.02 else rng.choice(b"-.,9eE ") for b in xml)
+        ]
+    return samples
+
+
+def test_garbage_bytes_never_raise() -> None:
+    """Every sample gives a result through the pipeline's doors, and no catch-all caught a
+    bug on the way (the catch-alls would hide one: their log is what is watched)."""
+    with no_bug_caught():
+        for data in garbage():
+            result = rules.judge(formats.read(data, max_bytes=MAX))
+            assert isinstance(result, Invoice | Rejection)
+
+
+@pytest.mark.parametrize(
+    "broken", ["docproc.formats.einvoice._read", "docproc.rules.en16931._judge"]
+)
+def test_the_garbage_test_fails_when_a_reader_or_the_rules_break(
+    broken: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the test above sees if the e-invoice reader or its rules raised: a failure."""
+
+    def bug(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(broken, bug)
+    with pytest.raises(AssertionError, match="a catch-all caught a bug"):
+        test_garbage_bytes_never_raise()
 
 
 @pytest.mark.parametrize("algorithm", ["RC4-128", "AES-256"])
