@@ -47,8 +47,9 @@ def init_db() -> None:
 def demo() -> None:
     """Run the chain on embedded defaults: a local S3 emulator, SQLite, Prefect's local API.
 
-    Uploads the sample invoice, processes it, shows the loaded rows and the CSV,
-    and stops everything it started. Set DOCPROC_DATABASE_URL to use MySQL instead.
+    Uploads the three samples (a text invoice, a UBL credit note, a Factur-X PDF),
+    shows the rows and the CSV each became, and stops everything it started.
+    Set DOCPROC_DATABASE_URL to use MySQL instead.
     """
     from docproc.demo import run_demo
 
