@@ -25,22 +25,16 @@ from rich.table import Table
 from devtools.emulator import EMULATOR_ENV, free_port, moto_server, stop, wait_for_http
 
 WORK_DIR = Path(".docproc")
-SAMPLE = "samples/docproc-invoice.txt"
-# E-invoices from the repository's public samples (tests/data/einvoices, with their licences):
-# a UBL credit note whose number holds `/` and spaces, and a Factur-X PDF.
-EINVOICES = Path(__file__).resolve().parents[1] / "tests" / "data" / "einvoices"
-DEMO_EINVOICES = ("en16931-ubl/ubl-tc434-creditnote1.xml", "factur-x/invoice_EN16931.pdf")
+# In the package (docproc/samples/, with the e-invoices' licences), so that an installed
+# wheel uploads all three: the original system's sample, a UBL credit note whose number
+# holds `/` and spaces, and a Factur-X PDF.
+SAMPLES = ("docproc-invoice.txt", "ubl-tc434-creditnote1.xml", "invoice_EN16931.pdf")
 
 
 def demo_documents() -> list[tuple[str, bytes]]:
-    """(name, bytes) of what the demo uploads: the original system's sample, then one UBL
-    file and one Factur-X PDF (when the repository's samples are there, as `make` has them)."""
-    documents = [("docproc-invoice.txt", files("docproc").joinpath(SAMPLE).read_bytes())]
-    for name in DEMO_EINVOICES:
-        path = EINVOICES / name
-        if path.is_file():
-            documents.append((path.name, path.read_bytes()))
-    return documents
+    """(name, bytes) of what the demo uploads, in that order."""
+    samples = files("docproc").joinpath("samples")
+    return [(name, samples.joinpath(name).read_bytes()) for name in SAMPLES]
 
 
 def run_demo(console: Console, timeout: float = 180.0) -> int:

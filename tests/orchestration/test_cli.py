@@ -151,7 +151,7 @@ def test_commands_run_their_flows_without_heartbeats_unless_asked() -> None:
         temporary_settings,
     )
 
-    from docproc.cli import in_process_run
+    from docproc.cli.common import in_process_run
 
     assert get_current_settings().flows.heartbeat_frequency is not None  # Prefect's default
     with in_process_run():
