@@ -8,7 +8,7 @@ import sys
 import tomllib
 from pathlib import Path, PurePosixPath
 
-from docproc import formats
+from docproc import formats, rules
 from docproc.demo import demo_documents
 from docproc.models import Invoice
 
@@ -24,7 +24,7 @@ def test_three_documents_each_loadable_and_of_its_format() -> None:
         "ubl-tc434-creditnote1.xml",
         "invoice_EN16931.pdf",
     ]
-    judged = [formats.judge(formats.read(body)) for _, body in documents]
+    judged = [rules.judge(formats.read(body)) for _, body in documents]
     assert all(isinstance(invoice, Invoice) for invoice in judged), judged
     assert [i.format for i in judged if isinstance(i, Invoice)] == ["text-v1", "ubl", "factur-x"]
 
