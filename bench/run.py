@@ -42,6 +42,7 @@ from docproc import storage
 from docproc.schema import documents
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
+EARLIER = "\n## Earlier runs"
 SECTIONS = ("parse", "einvoice", "webhook", "e2e", "burst", "loopback", "latency", "listing")
 ONE_PREFIX = "one/"  # a prefix of one document: the start-up
 LATENCY_ROUNDS = 3  # runs each of the I/O floor and the backfill at +15 ms, taking turns
@@ -649,7 +650,11 @@ def main(argv: list[str] | None = None) -> int:
     console.print(render(figures))
     results = args.results or (RESULTS if not (args.quick or args.only) else None)
     if results:
-        results.write_text(markdown(figures, started, args))
+        # The dated runs kept below the latest stay: each run replaces only the latest.
+        earlier = results.read_text().partition(EARLIER)[2] if results.exists() else ""
+        results.write_text(
+            markdown(figures, started, args) + (EARLIER + earlier if earlier else "")
+        )
         console.print(f"recorded in {results}")
     if all_ok:
         shutil.rmtree(workdir, ignore_errors=True)
