@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from docproc.aws import TopicArn
 from docproc.provision import Clients, explain, find_topic
 
 VERSION = "2012-10-17"
@@ -112,7 +113,7 @@ def topic_arn(clients: Clients, name: str) -> str:
         return topic.require_arn()
     with explain(f"read the account id (STS) to name topic {name}; or pass --topic-arn"):
         account: str = clients.sts.get_caller_identity()["Account"]
-    return f"arn:{clients.partition}:sns:{clients.region}:{account}:{name}"
+    return str(TopicArn(clients.partition, clients.region, account, name))
 
 
 def policies(
@@ -124,7 +125,10 @@ def policies(
     reject_prefix: str,
 ) -> dict[str, Policy]:
     """Both documents, named by the role each goes to, in the partition of the topic's ARN."""
-    partition = topic_arn.split(":")[1] if topic_arn.startswith("arn:") else "aws"
+    try:
+        partition = TopicArn.parse(topic_arn).partition
+    except ValueError:  # not an ARN (a typo of --topic-arn): the policies say so as given
+        partition = "aws"
     return {
         "webhook": webhook_policy(topic_arn),
         "workers": worker_policy(

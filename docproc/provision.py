@@ -20,7 +20,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from docproc import aws, storage
-from docproc.aws import error_code
+from docproc.aws import TopicArn, error_code
 from docproc.errors import DocprocError
 
 if TYPE_CHECKING:
@@ -329,11 +329,9 @@ def find_topic(clients: Clients, name: str, account: str | None) -> _Topic:
         for page in clients.sns.get_paginator("list_topics").paginate():
             for topic in page.get("Topics", []):
                 arn: str = topic["TopicArn"]
-                if arn.rsplit(":", 1)[-1] == name:
+                if TopicArn.parse(arn).name == name:
                     return _Topic(name, arn, exists=True)
-    predicted = (
-        f"arn:{clients.partition}:sns:{clients.region}:{account}:{name}" if account else None
-    )
+    predicted = str(TopicArn(clients.partition, clients.region, account, name)) if account else None
     return _Topic(name, predicted, exists=False)
 
 
