@@ -15,13 +15,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
 from sqlalchemy import Engine
 
 from docproc import loader
-from docproc.aws import is_missing
-from docproc.errors import ObjectMissing
 from docproc.models import ListedObject, ObjectRef
+from docproc.storage import bucket_required
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -130,7 +128,7 @@ def list_versions(
     pages = paginator.paginate(
         Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": page_size}
     )
-    try:
+    with bucket_required(bucket):
         for page in pages:
             yield [
                 ListedVersion(
@@ -140,10 +138,6 @@ def list_versions(
                 )
                 for o in page.get("Contents", [])
             ]
-    except ClientError as exc:
-        if is_missing(exc):
-            raise ObjectMissing(f"bucket s3://{bucket} does not exist") from None
-        raise
 
 
 def lookup(engine: Engine, refs: Sequence[ObjectRef]) -> dict[ObjectRef, Recorded]:
