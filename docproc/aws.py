@@ -18,6 +18,8 @@ import botocore.loaders
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from docproc.settings import DEFAULT_S3_MAX_ATTEMPTS
+
 # What S3 answers for a bucket or key that is not there: GET and list name it, while a HEAD
 # (no body to name it in) only has its status.
 MISSING = frozenset({"NoSuchKey", "NoSuchBucket", "404", "NotFound"})
@@ -69,7 +71,7 @@ def client(
     client_params: Mapping[str, Any] | None = None,
     endpoint_url: str | None = None,
     region_name: str | None = None,
-    max_attempts: int = 4,
+    max_attempts: int = DEFAULT_S3_MAX_ATTEMPTS,
     max_pool_connections: int = 10,
     connect_timeout: float = 5,
     read_timeout: float = 30,

@@ -12,6 +12,7 @@ from typing import Any
 
 from docproc.aws import TopicArn
 from docproc.provision import Clients, explain, find_topic
+from docproc.settings import DEFAULT_REJECT_PREFIX
 
 VERSION = "2012-10-17"
 
@@ -28,7 +29,7 @@ def worker_policy(
     source_bucket: str,
     target_bucket: str,
     export_prefix: str = "",
-    reject_prefix: str = "rejected/",
+    reject_prefix: str = DEFAULT_REJECT_PREFIX,
     source_prefix: str = "",
     partition: str = "aws",
 ) -> Policy:

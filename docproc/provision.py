@@ -22,6 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from docproc import aws, storage
 from docproc.aws import TopicArn, error_code
 from docproc.errors import DocprocError
+from docproc.settings import DEFAULT_S3_MAX_ATTEMPTS
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -86,7 +87,7 @@ def make_clients(
     *,
     client_params: Mapping[str, Any] | None = None,
     endpoint_url: str | None = None,
-    max_attempts: int = 4,
+    max_attempts: int = DEFAULT_S3_MAX_ATTEMPTS,
 ) -> Clients:
     """Clients for the session's region; ValueError without one rather than a guessed region.
 

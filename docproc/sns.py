@@ -29,8 +29,8 @@ from cryptography.x509.oid import NameOID
 
 from docproc.aws import TopicArn
 from docproc.models import ObjectRef
+from docproc.settings import DEFAULT_SNS_MAX_AGE_SECONDS
 
-DEFAULT_MAX_AGE_SECONDS = 3900
 MAX_CLOCK_AHEAD = timedelta(minutes=5)
 CERT_CACHE_ENTRIES = 32
 CERT_CACHE_TTL = timedelta(hours=1)
@@ -435,7 +435,7 @@ class Verifier:
         self,
         store: CertificateStore,
         topic_arns: Collection[str] = (),
-        max_age_seconds: int = DEFAULT_MAX_AGE_SECONDS,
+        max_age_seconds: int = DEFAULT_SNS_MAX_AGE_SECONDS,
         now: Callable[[], datetime] | None = None,
     ) -> None:
         self._store = store

@@ -17,6 +17,7 @@ from docproc.aws import error_code
 from docproc.batching import chunks
 from docproc.errors import ObjectMissing, Superseded
 from docproc.models import FetchedObject, ListedObject, ObjectRef
+from docproc.settings import DEFAULT_S3_CONCURRENCY, DEFAULT_S3_MAX_ATTEMPTS
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -33,8 +34,8 @@ def s3_client(
     *,
     client_params: Mapping[str, Any] | None = None,
     endpoint_url: str | None = None,
-    max_attempts: int = 4,
-    max_pool_connections: int = 32,
+    max_attempts: int = DEFAULT_S3_MAX_ATTEMPTS,
+    max_pool_connections: int = DEFAULT_S3_CONCURRENCY,
 ) -> S3Client:
     """An S3 client; with no endpoint given, boto3 reads `AWS_ENDPOINT_URL` itself.
 
@@ -157,7 +158,10 @@ Fetched = FetchedObject | ObjectMissing | Superseded
 
 
 def fetch_many(
-    client: S3Client, objects: Sequence[ListedObject], max_bytes: int, workers: int = 32
+    client: S3Client,
+    objects: Sequence[ListedObject],
+    max_bytes: int,
+    workers: int = DEFAULT_S3_CONCURRENCY,
 ) -> list[tuple[Fetched, float]]:
     """Fetch concurrently, each with its duration in seconds.
 
@@ -181,7 +185,9 @@ def fetch_many(
 
 
 def put_many(
-    client: S3Client, items: Sequence[tuple[str, str, bytes, str]], workers: int = 32
+    client: S3Client,
+    items: Sequence[tuple[str, str, bytes, str]],
+    workers: int = DEFAULT_S3_CONCURRENCY,
 ) -> None:
     """Write (bucket, key, body, content type) outputs concurrently; all or an exception."""
     if not items:
