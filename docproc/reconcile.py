@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 
 from docproc import loader
+from docproc.markdown import code, table
 from docproc.models import ListedObject, ObjectRef
 from docproc.storage import bucket_required
 
@@ -100,23 +101,25 @@ class Report:
 
     def markdown(self, title: str, shown: int = 100) -> str:
         """The counts as tables for a Prefect artifact, and the first `shown` pending versions."""
-        lines = [f"# {title}", "", "| | versions |", "|---|---:|", f"| listed | {self.listed} |"]
-        lines += [f"| processed: {s} | {n} |" for s, n in sorted(self.by_status.items())]
-        lines += [
-            f"| too recent to tell | {self.recent} |",
-            f"| **pending** | {len(self.pending)} |",
-        ]
+        counts: list[tuple[str, int]] = [("listed", self.listed)]
+        counts += [(f"processed: {s}", n) for s, n in sorted(self.by_status.items())]
+        counts += [("too recent to tell", self.recent), ("**pending**", len(self.pending))]
+        lines = [f"# {title}", "", table(["", "versions"], counts, "lr")]
         if self.by_reason:
-            lines += ["", "| rejected for | documents |", "|---|---:|"]
-            lines += [f"| `{r}` | {n} |" for r, n in sorted(self.by_reason.items())]
+            reasons = [(code(r), n) for r, n in sorted(self.by_reason.items())]
+            lines += ["", table(["rejected for", "documents"], reasons, "lr")]
         if self.pending:
-            lines += ["", "| pending version | ETag | uploaded |", "|---|---|---|"]
-            for v in self.pending[:shown]:
-                uploaded = _aware(v.last_modified).astimezone(UTC)
-                uri = v.ref.uri.replace("|", "\\|")  # a key may hold the table's separator
-                lines.append(f"| `{uri}` | `{v.ref.etag}` | {uploaded:%Y-%m-%dT%H:%M:%SZ} |")
+            pending: list[tuple[str, str, str]] = [
+                (
+                    code(v.ref.uri),
+                    code(v.ref.etag),
+                    f"{_aware(v.last_modified).astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}",
+                )
+                for v in self.pending[:shown]
+            ]
             if len(self.pending) > shown:
-                lines.append(f"| and {len(self.pending) - shown} more | | |")
+                pending.append((f"and {len(self.pending) - shown} more", "", ""))
+            lines += ["", table(["pending version", "ETag", "uploaded"], pending)]
         return "\n".join(lines) + "\n"
 
 
