@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from docproc import loader
 from docproc.markdown import code, table
-from docproc.models import ListedObject, ObjectRef
+from docproc.models import ListedObject, ObjectRef, Status
 from docproc.storage import bucket_required
 
 if TYPE_CHECKING:
@@ -192,7 +192,7 @@ def reconcile(
         found = recorded([v.ref for v in page])
         for outcome in found.values():
             report.by_status[outcome.status] += 1
-            if outcome.status == "rejected":
+            if outcome.status == Status.REJECTED:
                 report.by_reason.update(outcome.reasons)
         late = pending_in(page, found, cutoff)
         report.pending += late
@@ -203,7 +203,7 @@ def reconcile(
 
 PENDING = "pending"
 # What `backfill --status` selects: a status `documents` records, or what reconcile calls pending.
-SELECTABLE = ("loaded", "rejected", "duplicate", PENDING)
+SELECTABLE: tuple[str, ...] = (Status.LOADED, Status.REJECTED, Status.DUPLICATE, PENDING)
 
 
 def selected_pages(
