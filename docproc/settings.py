@@ -29,7 +29,11 @@ log = logging.getLogger("docproc.settings")
 class Settings(BaseSettings):
     """SPEC section 8; AWS endpoint, region and credentials stay boto3's own variables."""
 
-    model_config = SettingsConfigDict(env_prefix="DOCPROC_", env_file=".env", extra="ignore")
+    # No input in errors: a refused DOCPROC_DATABASE_URL would print its password in a
+    # traceback (a served run's log, `serve`'s terminal).
+    model_config = SettingsConfigDict(
+        env_prefix="DOCPROC_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: SecretStr = Field(
         default=SecretStr(f"sqlite:///{DEFAULT_SQLITE}"),
