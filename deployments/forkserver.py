@@ -72,12 +72,12 @@ def run_flow_in_forkserver(
     from prefect.utilities.callables import cloudpickle_wrapped_call
     from prefect.utilities.processutils import sanitize_subprocess_env
 
-    merged_env: dict[str, str | None] = (
-        get_current_settings().to_environment_variables(exclude_unset=True)
-        | dict(os.environ)
-        | {"PREFECT__ENABLE_CANCELLATION_AND_CRASHED_HOOKS": "false"}
-        | (env or {})
-    )
+    merged_env: dict[str, str | None] = {
+        **get_current_settings().to_environment_variables(exclude_unset=True),
+        **os.environ,
+        "PREFECT__ENABLE_CANCELLATION_AND_CRASHED_HOOKS": "false",
+        **(env or {}),
+    }
     sanitized = sanitize_subprocess_env(merged_env)
     control_keys = flow_engine._CONTROL_CHANNEL_ENV_KEYS
     wrapped_call = cloudpickle_wrapped_call(
@@ -126,5 +126,6 @@ def install() -> bool:
         )
         return False
     start()
-    _starter_direct.run_flow_in_subprocess = run_flow_in_forkserver  # type: ignore[assignment]
+    # The module imports it without re-exporting it, and names it as the place to patch.
+    _starter_direct.run_flow_in_subprocess = run_flow_in_forkserver  # type: ignore[attr-defined]
     return True

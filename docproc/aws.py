@@ -10,12 +10,15 @@ verification, API version, botocore config); with neither, boto3's own chain and
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import botocore.loaders
 from botocore.config import Config
 from botocore.exceptions import ClientError
+
+from docproc.settings import DEFAULT_S3_MAX_ATTEMPTS
 
 # What S3 answers for a bucket or key that is not there: GET and list name it, while a HEAD
 # (no body to name it in) only has its status.
@@ -25,6 +28,31 @@ MISSING = frozenset({"NoSuchKey", "NoSuchBucket", "404", "NotFound"})
 # session has its own: one loader for all makes every further client cheap, and a served
 # run forked from a warm process (deployments/forkserver.py) inherits it parsed.
 _LOADER = botocore.loaders.create_loader()
+
+
+@dataclass(frozen=True)
+class TopicArn:
+    """An SNS topic's ARN, `arn:PARTITION:sns:REGION:ACCOUNT:NAME`, read in one place.
+
+    `parse` checks the shape only; what a delivery's ARN must also be to be trusted
+    (a known partition, a region's form) is `docproc.sns`'s rule.
+    """
+
+    partition: str
+    region: str
+    account: str
+    name: str
+
+    @classmethod
+    def parse(cls, arn: str) -> TopicArn:
+        """ValueError unless `arn` has the shape of a topic ARN with every part set."""
+        parts = arn.split(":")
+        if len(parts) != 6 or parts[0] != "arn" or parts[2] != "sns" or not all(parts):
+            raise ValueError(f"not an SNS topic ARN: {arn!r}")
+        return cls(partition=parts[1], region=parts[3], account=parts[4], name=parts[5])
+
+    def __str__(self) -> str:
+        return f"arn:{self.partition}:sns:{self.region}:{self.account}:{self.name}"
 
 
 def error_code(exc: ClientError) -> str:
@@ -43,7 +71,7 @@ def client(
     client_params: Mapping[str, Any] | None = None,
     endpoint_url: str | None = None,
     region_name: str | None = None,
-    max_attempts: int = 4,
+    max_attempts: int = DEFAULT_S3_MAX_ATTEMPTS,
     max_pool_connections: int = 10,
     connect_timeout: float = 5,
     read_timeout: float = 30,

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from docproc.aws import TopicArn
 from docproc.provision import Clients, explain, find_topic
+from docproc.settings import DEFAULT_REJECT_PREFIX
 
 VERSION = "2012-10-17"
 
@@ -27,7 +29,7 @@ def worker_policy(
     source_bucket: str,
     target_bucket: str,
     export_prefix: str = "",
-    reject_prefix: str = "rejected/",
+    reject_prefix: str = DEFAULT_REJECT_PREFIX,
     source_prefix: str = "",
     partition: str = "aws",
 ) -> Policy:
@@ -112,7 +114,7 @@ def topic_arn(clients: Clients, name: str) -> str:
         return topic.require_arn()
     with explain(f"read the account id (STS) to name topic {name}; or pass --topic-arn"):
         account: str = clients.sts.get_caller_identity()["Account"]
-    return f"arn:{clients.partition}:sns:{clients.region}:{account}:{name}"
+    return str(TopicArn(clients.partition, clients.region, account, name))
 
 
 def policies(
@@ -124,7 +126,10 @@ def policies(
     reject_prefix: str,
 ) -> dict[str, Policy]:
     """Both documents, named by the role each goes to, in the partition of the topic's ARN."""
-    partition = topic_arn.split(":")[1] if topic_arn.startswith("arn:") else "aws"
+    try:
+        partition = TopicArn.parse(topic_arn).partition
+    except ValueError:  # not an ARN (a typo of --topic-arn): the policies say so as given
+        partition = "aws"
     return {
         "webhook": webhook_policy(topic_arn),
         "workers": worker_policy(

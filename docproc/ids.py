@@ -14,7 +14,7 @@ MAX_ID_LENGTH = 64
 # Codes of EN 16931's code lists (type, unit, VAT category and scheme) are a few
 # characters; the columns hold this many, and a longer "code" is no code.
 MAX_CODE_LENGTH = 16
-_PRINTABLE_ASCII = re.compile(r"[ -~]{1,64}")
+_PRINTABLE_ASCII = re.compile(rf"[ -~]{{1,{MAX_ID_LENGTH}}}")
 
 
 def id_problem(value: str) -> str | None:

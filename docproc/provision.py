@@ -20,8 +20,9 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from docproc import aws, storage
-from docproc.aws import error_code
+from docproc.aws import TopicArn, error_code
 from docproc.errors import DocprocError
+from docproc.settings import DEFAULT_S3_MAX_ATTEMPTS
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -86,7 +87,7 @@ def make_clients(
     *,
     client_params: Mapping[str, Any] | None = None,
     endpoint_url: str | None = None,
-    max_attempts: int = 4,
+    max_attempts: int = DEFAULT_S3_MAX_ATTEMPTS,
 ) -> Clients:
     """Clients for the session's region; ValueError without one rather than a guessed region.
 
@@ -329,11 +330,9 @@ def find_topic(clients: Clients, name: str, account: str | None) -> _Topic:
         for page in clients.sns.get_paginator("list_topics").paginate():
             for topic in page.get("Topics", []):
                 arn: str = topic["TopicArn"]
-                if arn.rsplit(":", 1)[-1] == name:
+                if TopicArn.parse(arn).name == name:
                     return _Topic(name, arn, exists=True)
-    predicted = (
-        f"arn:{clients.partition}:sns:{clients.region}:{account}:{name}" if account else None
-    )
+    predicted = str(TopicArn(clients.partition, clients.region, account, name)) if account else None
     return _Topic(name, predicted, exists=False)
 
 

@@ -15,13 +15,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
 from sqlalchemy import Engine
 
 from docproc import loader
-from docproc.aws import is_missing
-from docproc.errors import ObjectMissing
-from docproc.models import ListedObject, ObjectRef
+from docproc.markdown import code, table
+from docproc.models import ListedObject, ObjectRef, Status
+from docproc.storage import bucket_required
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -102,23 +101,25 @@ class Report:
 
     def markdown(self, title: str, shown: int = 100) -> str:
         """The counts as tables for a Prefect artifact, and the first `shown` pending versions."""
-        lines = [f"# {title}", "", "| | versions |", "|---|---:|", f"| listed | {self.listed} |"]
-        lines += [f"| processed: {s} | {n} |" for s, n in sorted(self.by_status.items())]
-        lines += [
-            f"| too recent to tell | {self.recent} |",
-            f"| **pending** | {len(self.pending)} |",
-        ]
+        counts: list[tuple[str, int]] = [("listed", self.listed)]
+        counts += [(f"processed: {s}", n) for s, n in sorted(self.by_status.items())]
+        counts += [("too recent to tell", self.recent), ("**pending**", len(self.pending))]
+        lines = [f"# {title}", "", table(["", "versions"], counts, "lr")]
         if self.by_reason:
-            lines += ["", "| rejected for | documents |", "|---|---:|"]
-            lines += [f"| `{r}` | {n} |" for r, n in sorted(self.by_reason.items())]
+            reasons = [(code(r), n) for r, n in sorted(self.by_reason.items())]
+            lines += ["", table(["rejected for", "documents"], reasons, "lr")]
         if self.pending:
-            lines += ["", "| pending version | ETag | uploaded |", "|---|---|---|"]
-            for v in self.pending[:shown]:
-                uploaded = _aware(v.last_modified).astimezone(UTC)
-                uri = v.ref.uri.replace("|", "\\|")  # a key may hold the table's separator
-                lines.append(f"| `{uri}` | `{v.ref.etag}` | {uploaded:%Y-%m-%dT%H:%M:%SZ} |")
+            pending: list[tuple[str, str, str]] = [
+                (
+                    code(v.ref.uri),
+                    code(v.ref.etag),
+                    f"{_aware(v.last_modified).astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}",
+                )
+                for v in self.pending[:shown]
+            ]
             if len(self.pending) > shown:
-                lines.append(f"| and {len(self.pending) - shown} more | | |")
+                pending.append((f"and {len(self.pending) - shown} more", "", ""))
+            lines += ["", table(["pending version", "ETag", "uploaded"], pending)]
         return "\n".join(lines) + "\n"
 
 
@@ -130,7 +131,7 @@ def list_versions(
     pages = paginator.paginate(
         Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": page_size}
     )
-    try:
+    with bucket_required(bucket):
         for page in pages:
             yield [
                 ListedVersion(
@@ -140,10 +141,6 @@ def list_versions(
                 )
                 for o in page.get("Contents", [])
             ]
-    except ClientError as exc:
-        if is_missing(exc):
-            raise ObjectMissing(f"bucket s3://{bucket} does not exist") from None
-        raise
 
 
 def lookup(engine: Engine, refs: Sequence[ObjectRef]) -> dict[ObjectRef, Recorded]:
@@ -195,7 +192,7 @@ def reconcile(
         found = recorded([v.ref for v in page])
         for outcome in found.values():
             report.by_status[outcome.status] += 1
-            if outcome.status == "rejected":
+            if outcome.status == Status.REJECTED:
                 report.by_reason.update(outcome.reasons)
         late = pending_in(page, found, cutoff)
         report.pending += late
@@ -206,7 +203,7 @@ def reconcile(
 
 PENDING = "pending"
 # What `backfill --status` selects: a status `documents` records, or what reconcile calls pending.
-SELECTABLE = ("loaded", "rejected", "duplicate", PENDING)
+SELECTABLE: tuple[str, ...] = (Status.LOADED, Status.REJECTED, Status.DUPLICATE, PENDING)
 
 
 def selected_pages(

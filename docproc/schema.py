@@ -29,7 +29,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeEngine
 
 from docproc.errors import DocprocError
-from docproc.ids import MAX_CODE_LENGTH
+from docproc.ids import MAX_CODE_LENGTH, MAX_ID_LENGTH
 from docproc.money import QUANTITY_DECIMALS, QUANTITY_INTEGER_DIGITS
 
 metadata = MetaData()
@@ -59,7 +59,7 @@ def object_key() -> TypeEngine[str]:
 MONEY = Numeric(15, 2, asdecimal=True)
 # Quantities, unit prices and rates keep the decimals written, up to 10 (SPEC section 4).
 QUANTITY = Numeric(QUANTITY_INTEGER_DIGITS + QUANTITY_DECIMALS, QUANTITY_DECIMALS, asdecimal=True)
-ID = 64
+ID = MAX_ID_LENGTH  # the id rule (docproc.ids) and the columns agree
 
 invoices = Table(
     "invoices",

@@ -15,6 +15,13 @@ from sqlalchemy.exc import ArgumentError
 from docproc.models import DEFAULT_MAX_DOCUMENT_BYTES
 
 DEFAULT_SQLITE = Path(".docproc") / "docproc.db"
+DEFAULT_REJECT_PREFIX = "rejected/"
+# boto3 attempts per request ("standard" retry mode), for S3 and every other AWS client.
+DEFAULT_S3_MAX_ATTEMPTS = 4
+# S3 requests in flight at once: a batch's fetches or puts, and the client's pool for them.
+DEFAULT_S3_CONCURRENCY = 32
+# The oldest SNS `Timestamp` accepted: SNS retries a delivery for up to an hour (SPEC 6).
+DEFAULT_SNS_MAX_AGE_SECONDS = 3900
 MYSQL_DRIVER = "pymysql"
 
 log = logging.getLogger("docproc.settings")
@@ -23,7 +30,11 @@ log = logging.getLogger("docproc.settings")
 class Settings(BaseSettings):
     """SPEC section 8; AWS endpoint, region and credentials stay boto3's own variables."""
 
-    model_config = SettingsConfigDict(env_prefix="DOCPROC_", env_file=".env", extra="ignore")
+    # No input in errors: a refused DOCPROC_DATABASE_URL would print its password in a
+    # traceback (a served run's log, `serve`'s terminal).
+    model_config = SettingsConfigDict(
+        env_prefix="DOCPROC_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: SecretStr = Field(
         default=SecretStr(f"sqlite:///{DEFAULT_SQLITE}"),
@@ -32,24 +43,24 @@ class Settings(BaseSettings):
     source_bucket: str = "docproc-source"
     target_bucket: str = "docproc-target"
     export_prefix: str = ""
-    reject_prefix: str = "rejected/"
+    reject_prefix: str = DEFAULT_REJECT_PREFIX
     max_document_bytes: int = Field(default=DEFAULT_MAX_DOCUMENT_BYTES, gt=0)
     aws_credentials_block: str | None = None
     # boto3 retries throttling, 5xx and dropped connections itself ("standard" mode);
     # what survives these attempts is retried by the Prefect task with backoff.
-    s3_max_attempts: int = Field(default=4, ge=1)
+    s3_max_attempts: int = Field(default=DEFAULT_S3_MAX_ATTEMPTS, ge=1)
     # Backfill: documents per batch (one set of task runs; unset: sized to the prefix,
     # docproc.batching), S3 requests in flight, and the size of the Prefect global
     # concurrency limit on database writers.
     batch_size: int | None = Field(default=None, ge=1, le=1000)
-    s3_concurrency: int = Field(default=32, ge=1, le=256)
+    s3_concurrency: int = Field(default=DEFAULT_S3_CONCURRENCY, ge=1, le=256)
     db_writers: int = Field(default=4, ge=1)
     # SPEC section 10: a second document with other values under a loaded number is
     # held as a conflict, or replaces the invoice.
     duplicate_policy: Literal["hold", "replace"] = "hold"
     sns_verify: bool = True
     sns_topic_arns: str = ""
-    sns_max_age_seconds: int = Field(default=3900, gt=0)
+    sns_max_age_seconds: int = Field(default=DEFAULT_SNS_MAX_AGE_SECONDS, gt=0)
 
     @field_validator("database_url")
     @classmethod

@@ -27,9 +27,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
+from docproc.aws import TopicArn
 from docproc.models import ObjectRef
+from docproc.settings import DEFAULT_SNS_MAX_AGE_SECONDS
 
-DEFAULT_MAX_AGE_SECONDS = 3900
 MAX_CLOCK_AHEAD = timedelta(minutes=5)
 CERT_CACHE_ENTRIES = 32
 CERT_CACHE_TTL = timedelta(hours=1)
@@ -173,9 +174,9 @@ def canonical_string(msg: SnsMessage) -> bytes:
 # A region always ends in a number; that alone keeps out look-alike hosts such as
 # sns.s3-ap-southeast-2.amazonaws.com (an S3 bucket named "sns").
 _REGION = r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}"
-_TOPIC_ARN = re.compile(
-    rf"arn:(aws|aws-cn|aws-us-gov):sns:({_REGION}):[0-9]{{12}}:[A-Za-z0-9_-]{{1,256}}(?:\.fifo)?"
-)
+_TOPIC_REGION = re.compile(_REGION)
+_TOPIC_ACCOUNT = re.compile(r"[0-9]{12}")
+_TOPIC_NAME = re.compile(r"[A-Za-z0-9_-]{1,256}(?:\.fifo)?")
 _DOMAINS = {"aws": "amazonaws.com", "aws-us-gov": "amazonaws.com", "aws-cn": "amazonaws.com.cn"}
 _HOST = rf"sns\.({_REGION})\.(amazonaws\.com(?:\.cn)?)"
 _CERT_URL = re.compile(rf"https://{_HOST}/SimpleNotificationService-([0-9a-fA-F]{{1,128}})\.pem")
@@ -185,10 +186,18 @@ _SUBSCRIBE_URL = re.compile(rf"https://{_HOST}/[A-Za-z0-9\-._~%!$&'()*+,;=:@/?]*
 
 def _topic_endpoint(topic_arn: str) -> tuple[str, str]:
     """(region, domain) of the SNS endpoint that signs for this topic."""
-    match = _TOPIC_ARN.fullmatch(topic_arn)
-    if match is None:
+    try:
+        arn = TopicArn.parse(topic_arn)
+    except ValueError:
+        raise ForbiddenMessageError("TopicArn is not an SNS topic ARN") from None
+    if not (
+        arn.partition in _DOMAINS
+        and _TOPIC_REGION.fullmatch(arn.region)
+        and _TOPIC_ACCOUNT.fullmatch(arn.account)
+        and _TOPIC_NAME.fullmatch(arn.name)
+    ):
         raise ForbiddenMessageError("TopicArn is not an SNS topic ARN")
-    return match.group(2), _DOMAINS[match.group(1)]
+    return arn.region, _DOMAINS[arn.partition]
 
 
 def check_cert_url(url: str, topic_arn: str) -> str:
@@ -426,7 +435,7 @@ class Verifier:
         self,
         store: CertificateStore,
         topic_arns: Collection[str] = (),
-        max_age_seconds: int = DEFAULT_MAX_AGE_SECONDS,
+        max_age_seconds: int = DEFAULT_SNS_MAX_AGE_SECONDS,
         now: Callable[[], datetime] | None = None,
     ) -> None:
         self._store = store

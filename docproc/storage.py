@@ -6,6 +6,7 @@ import hashlib
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -16,11 +17,16 @@ from docproc.aws import error_code
 from docproc.batching import chunks
 from docproc.errors import ObjectMissing, Superseded
 from docproc.models import FetchedObject, ListedObject, ObjectRef
+from docproc.settings import DEFAULT_S3_CONCURRENCY, DEFAULT_S3_MAX_ATTEMPTS
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 else:
     S3Client = Any
+
+# What S3 answers for a bucket that is not there: a listing or a PUT names it, a HEAD
+# (no body to name it in) only has its status.
+MISSING_BUCKET = frozenset({"NoSuchBucket", "404", "NotFound"})
 
 
 def s3_client(
@@ -28,8 +34,8 @@ def s3_client(
     *,
     client_params: Mapping[str, Any] | None = None,
     endpoint_url: str | None = None,
-    max_attempts: int = 4,
-    max_pool_connections: int = 32,
+    max_attempts: int = DEFAULT_S3_MAX_ATTEMPTS,
+    max_pool_connections: int = DEFAULT_S3_CONCURRENCY,
 ) -> S3Client:
     """An S3 client; with no endpoint given, boto3 reads `AWS_ENDPOINT_URL` itself.
 
@@ -67,6 +73,18 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
+@contextmanager
+def bucket_required(bucket: str, what: str = "bucket") -> Iterator[None]:
+    """S3's answer that `bucket` is missing, inside, becomes `ObjectMissing` saying so in
+    words a user reads (`what` names its role: "target bucket"); other errors pass."""
+    try:
+        yield
+    except ClientError as exc:
+        if error_code(exc) in MISSING_BUCKET:
+            raise ObjectMissing(f"{what} s3://{bucket} does not exist") from None
+        raise
+
+
 def fetch(client: S3Client, ref: ObjectRef, max_bytes: int) -> FetchedObject:
     """Read one object; too large ones are not downloaded (the size arrives with the headers).
 
@@ -95,12 +113,8 @@ def fetch(client: S3Client, ref: ObjectRef, max_bytes: int) -> FetchedObject:
 
 def put(client: S3Client, bucket: str, key: str, data: bytes, content_type: str) -> None:
     """Write one output object; writing the same bytes again is harmless, which retries rely on."""
-    try:
+    with bucket_required(bucket, "target bucket"):
         client.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
-    except ClientError as exc:
-        if error_code(exc) == "NoSuchBucket":
-            raise ObjectMissing(f"target bucket s3://{bucket} does not exist") from None
-        raise
 
 
 def exists(client: S3Client, bucket: str, key: str) -> bool:
@@ -117,12 +131,8 @@ def require(client: S3Client, bucket: str, key: str) -> None:
     """Raise `ObjectMissing` naming what is missing: the bucket or the key."""
     if exists(client, bucket, key):
         return
-    try:
+    with bucket_required(bucket):
         client.head_bucket(Bucket=bucket)
-    except ClientError as exc:
-        if aws.is_missing(exc):
-            raise ObjectMissing(f"bucket s3://{bucket} does not exist") from None
-        raise
     raise ObjectMissing(f"s3://{bucket}/{key} does not exist")
 
 
@@ -135,24 +145,23 @@ def iter_pages(
     as much as a GET, whatever the page size.
     """
     paginator = client.get_paginator("list_objects_v2")
-    try:
+    with bucket_required(bucket):
         for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
             listed = [
                 ListedObject(ObjectRef(bucket, o["Key"], o["ETag"].strip('"')), int(o["Size"]))
                 for o in page.get("Contents", [])
             ]
             yield from chunks(listed, page_size)
-    except ClientError as exc:
-        if aws.is_missing(exc):
-            raise ObjectMissing(f"bucket s3://{bucket} does not exist") from None
-        raise
 
 
 Fetched = FetchedObject | ObjectMissing | Superseded
 
 
 def fetch_many(
-    client: S3Client, objects: Sequence[ListedObject], max_bytes: int, workers: int = 32
+    client: S3Client,
+    objects: Sequence[ListedObject],
+    max_bytes: int,
+    workers: int = DEFAULT_S3_CONCURRENCY,
 ) -> list[tuple[Fetched, float]]:
     """Fetch concurrently, each with its duration in seconds.
 
@@ -176,7 +185,9 @@ def fetch_many(
 
 
 def put_many(
-    client: S3Client, items: Sequence[tuple[str, str, bytes, str]], workers: int = 32
+    client: S3Client,
+    items: Sequence[tuple[str, str, bytes, str]],
+    workers: int = DEFAULT_S3_CONCURRENCY,
 ) -> None:
     """Write (bucket, key, body, content type) outputs concurrently; all or an exception."""
     if not items:

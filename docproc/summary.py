@@ -7,6 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from docproc.duplicates import POSSIBLE_DUPLICATE
+from docproc.markdown import code, table
 from docproc.models import Reason, Status
 
 STATUSES = tuple(Status)
@@ -99,20 +100,18 @@ class Summary:
             f"{self.listed} objects listed, {self.processed} handled "
             f"in {self.seconds:.1f} s ({self.docs_per_second:.0f} docs/s)",
             "",
-            "| status | objects |",
-            "|---|---:|",
-            *(f"| {s} | {self.statuses[s]} |" for s in STATUSES),
+            table(["status", "objects"], [(s, self.statuses[s]) for s in STATUSES], "lr"),
             "",
             f"Duplicates: {self.duplicates}, conflicts held: {self.conflicts}, "
-            f"suspects flagged `{POSSIBLE_DUPLICATE}`: {self.suspects}",
+            f"suspects flagged {code(POSSIBLE_DUPLICATE)}: {self.suspects}",
         ]
         if self.reasons:
-            lines += ["", "| reason code | documents |", "|---|---:|"]
-            lines += [f"| `{r}` | {n} |" for r, n in self.reasons.most_common()]
+            reasons = [(code(r), n) for r, n in self.reasons.most_common()]
+            lines += ["", table(["reason code", "documents"], reasons, "lr")]
         if self.slowest:
-            lines += ["", "| slowest objects | seconds |", "|---|---:|"]
-            lines += [f"| `{uri}` | {s:.3f} |" for s, uri in sorted(self.slowest, reverse=True)]
+            slowest = [(code(uri), f"{s:.3f}") for s, uri in sorted(self.slowest, reverse=True)]
+            lines += ["", table(["slowest objects", "seconds"], slowest, "lr")]
         if self.failures:
-            lines += ["", "| failed object | error |", "|---|---|"]
-            lines += [f"| `{uri}` | {err.replace('|', '/')} |" for uri, err in self.failures]
+            failures = [(code(uri), err) for uri, err in self.failures]
+            lines += ["", table(["failed object", "error"], failures)]
         return "\n".join(lines) + "\n"

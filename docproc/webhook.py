@@ -135,13 +135,6 @@ class RecentObjects:
         return True
 
 
-def _topic_region(topic_arn: str) -> str:
-    parts = topic_arn.split(":")
-    if len(parts) < 6 or parts[0] != "arn" or parts[2] != "sns" or not parts[3]:
-        raise ValueError("TopicArn names no region")
-    return parts[3]
-
-
 def sns_clients(
     session: boto3.session.Session | None = None, client_params: Mapping[str, Any] | None = None
 ) -> Callable[[str], Any]:
@@ -187,7 +180,7 @@ class SubscriptionConfirmer:
 
     def __call__(self, msg: SnsMessage) -> None:
         try:
-            client = self._sns_client(_topic_region(msg.topic_arn))
+            client = self._sns_client(aws.TopicArn.parse(msg.topic_arn).region)
             client.confirm_subscription(TopicArn=msg.topic_arn, Token=msg.token)
             return
         except Exception as exc:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import cast
+from uuid import UUID
 
 from prefect import get_run_logger
 from prefect.artifacts import (
@@ -52,7 +54,9 @@ def publish(key: str, markdown: str, description: str) -> None:
 def progress(description: str) -> Callable[[float], None]:
     """A progress artifact at 0 %, and the function that moves it (percent)."""
     try:
-        artifact_id = create_progress_artifact(0.0, description=description)
+        # Called from sync flows, where Prefect's async_dispatch returns the UUID itself
+        # (its type says "or a coroutine" for async callers).
+        artifact_id = cast(UUID, create_progress_artifact(0.0, description=description))
     except Exception as exc:
         get_run_logger().warning("could not create the progress artifact: %s", exc)
         return lambda percent: None

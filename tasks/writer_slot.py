@@ -8,16 +8,24 @@ request's read and its update, and Prefect's client then waits 2 s before it ask
 again (even when told to make no retries: it waits, then gives up): measured, that
 was most of a single upload's 3.6 s from upload to CSV. Asked again after 50 ms, the
 lock has nearly always gone.
+
+The acquired/released events and the lease renewal are Prefect's private helpers
+(`prefect.concurrency._events`, `._leases`), as its own `concurrency()` calls them. On a
+Prefect other than WRITTEN_FOR, or one without them, writes take their slot through the
+public `concurrency()` instead (its client's 2 s waits on a busy API), and we say so:
+an upgrade costs latency, never a write.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from contextvars import ContextVar
 from functools import lru_cache
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
+from uuid import UUID
 
 import httpx
 
@@ -27,7 +35,11 @@ from docproc.settings import get_settings
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
     from prefect.client.schemas.objects import ConcurrencyLeaseHolder
-    from prefect.client.schemas.responses import ConcurrencyLimitWithLeaseResponse
+    from prefect.client.schemas.responses import (
+        ConcurrencyLimitWithLeaseResponse,
+        MinimalConcurrencyLimitResponse,
+    )
+    from prefect.events import Event
 
 WRITERS_LIMIT = "docproc-mysql-writers"
 
@@ -43,7 +55,22 @@ BUSY_RETRY_SECONDS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4)
 # already holds a writer slot.
 _holding: ContextVar[bool] = ContextVar("docproc_holding_writer_slot", default=False)
 
+# The Prefect whose private concurrency helpers `_held` calls (see the module's docstring).
+WRITTEN_FOR = "3.9.1"
+
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
+
+
+class _PrivateHelpers(NamedTuple):
+    """What `_held` calls of Prefect's private modules."""
+
+    emit_acquired: Callable[[list[MinimalConcurrencyLimitResponse], int], dict[UUID, Event | None]]
+    emit_released: Callable[
+        [list[MinimalConcurrencyLimitResponse], int, dict[UUID, Event | None]], None
+    ]
+    maintain_lease: Callable[..., AbstractContextManager[None]]
 
 
 def forget() -> None:
@@ -89,27 +116,74 @@ def database_writer() -> Iterator[None]:
         yield
         return
     ensure_limit()
-    lease = _acquire()
+    private = _private_helpers()
+    slot = _held(_acquire(), private) if private is not None else _prefects_own_slot()
     held = _holding.set(True)
     try:
-        with _held(lease):
+        with slot:
             yield
     finally:
         _holding.reset(held)
 
 
-@contextmanager
-def _held(lease: ConcurrencyLimitWithLeaseResponse) -> Iterator[None]:
-    from prefect import get_run_logger
-    from prefect.concurrency._events import (
+@lru_cache
+def _private_helpers() -> _PrivateHelpers | None:
+    """Prefect's private helpers on the Prefect they were written for; None (said once per
+    process) on any other, whose helpers may differ or be gone."""
+    import prefect
+
+    if prefect.__version__ != WRITTEN_FOR:
+        logger.warning(
+            "Prefect %s is not %s, whose private concurrency helpers tasks/writer_slot.py "
+            "calls: database writes take their %s slot through Prefect's own concurrency()",
+            prefect.__version__,
+            WRITTEN_FOR,
+            WRITERS_LIMIT,
+        )
+        return None
+    try:
+        from prefect.concurrency._events import (
+            emit_concurrency_acquisition_events,
+            emit_concurrency_release_events,
+        )
+        from prefect.concurrency._leases import maintain_concurrency_lease
+    except ImportError as exc:
+        logger.warning(
+            "Prefect %s lacks a private concurrency helper tasks/writer_slot.py calls (%s): "
+            "database writes take their %s slot through Prefect's own concurrency()",
+            prefect.__version__,
+            exc,
+            WRITERS_LIMIT,
+        )
+        return None
+    return _PrivateHelpers(
         emit_concurrency_acquisition_events,
         emit_concurrency_release_events,
+        maintain_concurrency_lease,
     )
-    from prefect.concurrency._leases import maintain_concurrency_lease
 
-    events = emit_concurrency_acquisition_events(lease.limits, 1)
+
+def _prefects_own_slot() -> AbstractContextManager[None]:
+    """The slot through Prefect's public API: the same slot, lease and events, without
+    our short waits on a busy API."""
+    from prefect.concurrency.sync import concurrency
+
+    return concurrency(
+        WRITERS_LIMIT,
+        occupy=1,
+        lease_duration=LEASE_SECONDS,
+        holder=_holder(),
+        raise_on_lease_renewal_failure=False,
+    )
+
+
+@contextmanager
+def _held(lease: ConcurrencyLimitWithLeaseResponse, private: _PrivateHelpers) -> Iterator[None]:
+    from prefect import get_run_logger
+
+    events = private.emit_acquired(lease.limits, 1)
     try:
-        with maintain_concurrency_lease(
+        with private.maintain_lease(
             lease.lease_id, LEASE_SECONDS, raise_on_lease_renewal_failure=False
         ):
             yield
@@ -124,7 +198,7 @@ def _held(lease: ConcurrencyLimitWithLeaseResponse) -> Iterator[None]:
                 LEASE_SECONDS,
             )
         else:
-            emit_concurrency_release_events(lease.limits, 1, events)
+            private.emit_released(lease.limits, 1, events)
 
 
 def _acquire() -> ConcurrencyLimitWithLeaseResponse:

@@ -2,8 +2,11 @@
 
 import hashlib
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from docproc import storage
 from docproc.errors import ObjectMissing, Superseded
@@ -56,6 +59,40 @@ def test_missing_object_and_bucket_are_named(bucket: str) -> None:
         storage.require(s3, "no-such-bucket-x", "k")
     with pytest.raises(ObjectMissing, match="target bucket"):
         storage.put(s3, "no-such-bucket-x", "k", b"", "text/plain")
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        lambda s3, name: s3.head_bucket(Bucket=name),  # a HEAD: only the status, 404
+        lambda s3, name: s3.list_objects_v2(Bucket=name),  # NoSuchBucket
+        lambda s3, name: s3.put_object(Bucket=name, Key="k", Body=b""),  # NoSuchBucket
+    ],
+    ids=["head", "list", "put"],
+)
+def test_every_answer_for_a_missing_bucket_is_named_one_way(
+    moto_endpoint: str, request_: Callable[[Any, str], object]
+) -> None:
+    s3 = storage.s3_client()
+    with (
+        pytest.raises(ObjectMissing, match=r"^target bucket s3://no-such-bucket-y does not exist$"),
+        storage.bucket_required("no-such-bucket-y", "target bucket"),
+    ):
+        request_(s3, "no-such-bucket-y")
+
+
+def test_a_missing_key_or_another_error_is_not_a_missing_bucket(bucket: str) -> None:
+    s3 = storage.s3_client()
+    with pytest.raises(ClientError, match="NoSuchKey"), storage.bucket_required(bucket):
+        s3.get_object(Bucket=bucket, Key="nope")
+    with pytest.raises(ClientError, match="BucketNotEmpty"), storage.bucket_required(bucket):
+        s3.put_object(Bucket=bucket, Key="k", Body=b"")
+        s3.delete_bucket(Bucket=bucket)
+
+
+def test_a_listing_names_a_missing_bucket(moto_endpoint: str) -> None:
+    with pytest.raises(ObjectMissing, match=r"^bucket s3://no-such-bucket-z does not exist$"):
+        next(storage.iter_pages(storage.s3_client(), "no-such-bucket-z", ""))
 
 
 def test_put_and_exists(bucket: str) -> None:

@@ -105,3 +105,27 @@ def test_the_slot_is_released_when_the_write_fails() -> None:
         failing()
 
     assert active_slots() == before
+
+
+def test_without_prefects_private_helpers_the_public_slot_is_taken_and_released(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fallback of another Prefect (tests/unit/test_writer_slot_guard.py) holds a real
+    slot of the same limit, re-entrant as ours."""
+    seen: list[int] = []
+
+    @flow
+    def holding() -> None:
+        with writer_slot.database_writer():
+            seen.append(active_slots())
+            write(seen)
+        seen.append(active_slots())
+
+    monkeypatch.setattr(writer_slot, "_private_helpers", lambda: None)
+    monkeypatch.setattr(writer_slot, "_acquire", lambda: pytest.fail("the private path"))
+    resources.reset()
+    writer_slot.ensure_limit()
+    before = active_slots()
+    holding()
+
+    assert seen == [before + 1, before + 1, before]

@@ -1,4 +1,5 @@
-"""The one client factory honours a credentials block whole; one reading of error codes."""
+"""The one client factory honours a credentials block whole; one reading of error codes
+and of topic ARNs."""
 
 from __future__ import annotations
 
@@ -34,6 +35,30 @@ def test_missing_codes(code: str) -> None:
 def test_other_codes_are_not_missing(code: str | None) -> None:
     assert aws.error_code(client_error(code)) == (code or "")
     assert not aws.is_missing(client_error(code))
+
+
+def test_a_topic_arn_is_read_into_its_parts_and_back() -> None:
+    text = "arn:aws-cn:sns:cn-north-1:123456789012:docproc-source.fifo"
+    arn = aws.TopicArn.parse(text)
+    assert arn == aws.TopicArn("aws-cn", "cn-north-1", "123456789012", "docproc-source.fifo")
+    assert str(arn) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "docproc-source",
+        "arn:aws:sqs:eu-west-1:123456789012:q",  # another service
+        "arn:aws:sns::123456789012:t",  # no region
+        "arn:aws:sns:eu-west-1:123456789012:",  # no name
+        "arn:aws:sns:eu-west-1:123456789012:t:sub-id",  # a subscription's ARN
+        "urn:aws:sns:eu-west-1:123456789012:t",
+    ],
+)
+def test_what_is_not_a_topic_arn_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="not an SNS topic ARN"):
+        aws.TopicArn.parse(text)
 
 
 def test_block_parameters_are_honoured_whole() -> None:

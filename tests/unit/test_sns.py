@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from devtools.sns_signing import (
+    ACCOUNT,
     CERT_URL,
     TOPIC_ARN,
     SigningIdentity,
@@ -337,6 +338,24 @@ GOOD_PATH = "/SimpleNotificationService-0123456789abcdef0123456789abcdef.pem"
 )
 def test_good_cert_urls(url: str, topic_arn: str) -> None:
     assert check_cert_url(url, topic_arn) == url
+
+
+@pytest.mark.parametrize(
+    "topic_arn",
+    [
+        TOPIC_ARN.replace(":aws:", ":aws-eu:"),  # a partition with no SNS domain we know
+        TOPIC_ARN.replace("us-east-1", "us-east"),  # a region always ends in a number
+        TOPIC_ARN.replace("us-east-1", "s3-us-east-1"),
+        TOPIC_ARN.replace(ACCOUNT, ACCOUNT[:-1]),  # an account id is 12 digits
+        f"{TOPIC_ARN}.fifo.fifo",
+        f"{TOPIC_ARN}/x",
+        TOPIC_ARN.replace(":sns:", ":sqs:"),
+    ],
+)
+def test_cert_urls_of_topics_that_are_not_sns_topics_are_refused(topic_arn: str) -> None:
+    """Whatever the URL, the topic's ARN must name an SNS endpoint first."""
+    with pytest.raises(ForbiddenMessageError, match="TopicArn is not an SNS topic ARN"):
+        check_cert_url(CERT_URL, topic_arn)
 
 
 BAD_CERT_URLS = [
