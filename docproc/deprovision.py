@@ -24,7 +24,6 @@ from docproc.aws import MISSING, error_code
 # provision.py's own helpers, not copies: the two must agree on what docproc's parts
 # look like (their Id, Sid and URL rules).
 from docproc.provision import (
-    DEFAULT_TOPIC_NAME,
     NOTIFICATION_ID,
     POLICY_SID,
     Clients,
@@ -39,6 +38,7 @@ from docproc.provision import (
     statements,
     webhook_protocol,
 )
+from docproc.settings import DEFAULT_TOPIC_NAME
 
 __all__ = ["BucketNotEmpty", "apply", "plan_teardown"]
 

@@ -22,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from docproc import aws, storage
 from docproc.aws import TopicArn, error_code
 from docproc.errors import DocprocError
-from docproc.settings import DEFAULT_S3_MAX_ATTEMPTS
+from docproc.settings import DEFAULT_S3_MAX_ATTEMPTS, DEFAULT_TOPIC_NAME
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 else:
     S3Client = Any
 
-DEFAULT_TOPIC_NAME = "docproc-source-events"
 NOTIFICATION_ID = "docproc-object-created"
 POLICY_SID = "docproc-source-bucket-publish"
 OBJECT_CREATED = "s3:ObjectCreated:*"

@@ -34,7 +34,7 @@ DEFAULT_OLDER_THAN = timedelta(seconds=300)
 class ListedVersion:
     """An object's current version as the listing names it, with its upload time.
 
-    `storage.ListedObject` has no `last_modified`; reconcile needs it to tell a
+    `models.ListedObject` has no `last_modified`; reconcile needs it to tell a
     version still in flight from one that was dropped.
     """
 

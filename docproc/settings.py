@@ -22,6 +22,8 @@ DEFAULT_S3_MAX_ATTEMPTS = 4
 DEFAULT_S3_CONCURRENCY = 32
 # The oldest SNS `Timestamp` accepted: SNS retries a delivery for up to an hour (SPEC 6).
 DEFAULT_SNS_MAX_AGE_SECONDS = 3900
+# The SNS topic `provision` creates for the source bucket's events (and `deprovision` removes).
+DEFAULT_TOPIC_NAME = "docproc-source-events"
 MYSQL_DRIVER = "pymysql"
 
 log = logging.getLogger("docproc.settings")

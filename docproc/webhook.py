@@ -1,7 +1,8 @@
 """The SNS subscriber of SPEC section 6: refuse what is not SNS, hand work over, answer fast.
 
-Plain Python, no Prefect: the caller passes `hand_over`, so tests give a fake
-and `serve` gives the Prefect event poster. The pipeline never runs here, since
+Plain Python, no Prefect: the caller passes `hand_over`, so tests give a fake and
+`serve` gives `deployments.handover.PrefectHandOver`, which creates each run from its
+deployment and then posts the events. The pipeline never runs here, since
 SNS waits 15 s at most before it retries.
 """
 

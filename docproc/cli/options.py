@@ -6,8 +6,6 @@ from typing import Annotated
 
 import typer
 
-DEFAULT_TOPIC = "docproc-source-events"
-
 Force = Annotated[bool, typer.Option("--force", help="Process again the versions already done.")]
 Replace = Annotated[
     bool,

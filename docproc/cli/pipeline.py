@@ -134,7 +134,7 @@ def backfill(
     """
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from docproc import aws, storage
+    from docproc import storage
     from docproc.errors import ObjectMissing
     from tasks import resources
 
@@ -142,12 +142,11 @@ def backfill(
     check_selection(status, reasons)
     try:
         bucket, prefix = storage.parse_s3_uri(uri)
-        resources.s3().head_bucket(Bucket=bucket)
-    except ValueError as exc:
+        with storage.bucket_required(bucket):
+            resources.s3().head_bucket(Bucket=bucket)
+    except (ValueError, ObjectMissing) as exc:
         fail(str(exc))
     except ClientError as exc:
-        if aws.is_missing(exc):
-            fail(str(ObjectMissing(f"bucket s3://{bucket} does not exist")))
         fail(f"cannot read s3://{bucket}: {exc}", EXIT_REJECTED)
     except BotoCoreError as exc:
         fail(f"cannot reach S3: {exc}", EXIT_REJECTED)

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from docproc.cli.common import EXIT_REJECTED, console, fail, load_settings
-from docproc.cli.options import DEFAULT_TOPIC, DryRun, TopicName, WebhookUrl
+from docproc.cli.options import DryRun, TopicName, WebhookUrl
+from docproc.settings import DEFAULT_TOPIC_NAME as DEFAULT_TOPIC
 
 if TYPE_CHECKING:
     from collections.abc import Callable

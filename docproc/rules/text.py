@@ -13,7 +13,7 @@ from decimal import Context, Decimal, localcontext
 
 from docproc.dates import parse_date
 from docproc.formats.document import FIELD_LABELS, ParsedDocument
-from docproc.ids import id_problem, is_id
+from docproc.ids import MAX_ID_LENGTH, id_problem, is_id
 from docproc.models import Format, Invoice, Item, Problem, Reason, Rejection, Tax
 from docproc.money import parse_money
 from docproc.rules.problems import ProblemLog, never_raises
@@ -62,8 +62,8 @@ def _validate(doc: ParsedDocument) -> Invoice | Rejection:
         if raw and not is_id(raw):
             problems.add(
                 Reason.BAD_ID,
-                f"{FIELD_LABELS[name]} {raw[:70]!r} {id_problem(raw)}: an id must be 1 to 64 "
-                "characters of printable ASCII and not only dots",
+                f"{FIELD_LABELS[name]} {raw[:70]!r} {id_problem(raw)}: an id must be 1 to "
+                f"{MAX_ID_LENGTH} characters of printable ASCII and not only dots",
             )
     raw_amount, raw_total = fields.get("amount", "").strip(), fields.get("total", "").strip()
     amount = _money(problems, raw_amount, "Amount") if raw_amount else None
