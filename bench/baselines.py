@@ -36,6 +36,7 @@ from docproc.loader import now
 from docproc.models import Invoice, ObjectRef
 from docproc.rules.text import validate
 from docproc.schema import create_all, documents, invoice_items, invoice_taxes, invoices
+from docproc.settings import DEFAULT_REJECT_PREFIX
 
 FLOOR_THREADS = 32
 FLOOR_PREFIX = "floor/"
@@ -172,7 +173,7 @@ def plain_script(
     target_bucket: str,
     database_url: str,
     export_prefix: str = "",
-    reject_prefix: str = "rejected/",
+    reject_prefix: str = DEFAULT_REJECT_PREFIX,
 ) -> Rate:
     """One object after another into docproc's tables (created first, outside the clock)."""
     engine = create_engine(database_url, isolation_level="AUTOCOMMIT")
