@@ -118,7 +118,7 @@ def vat(
             _month_text(y, m),
             currency,
             cat,
-            None if rate is None else plain(rate),
+            None if rate is None else Decimal(plain(rate)),
             _money(taxable) if given == entries else None,
             _money(tax),
             int(count),
@@ -203,17 +203,14 @@ def _frame(records: Sequence[tuple[Any, ...]], columns: Sequence[str]) -> pd.Dat
     return frame.astype({"invoices": "int64"})
 
 
-def plain(value: Decimal) -> Decimal:
+def plain(value: Decimal) -> str:
     """A number as a person writes it: without the trailing zeros a column's scale adds,
-    and printed without an exponent (`0E-10` is 0, `1.0000000000` is 1, `5.50` is 5.5).
+    never with an exponent (`0E-10` is 0, `1.0000000000` is 1, `5.50` is 5.5).
 
-    For rates, quantities and prices read back from DECIMAL(25,10) columns; money keeps
-    its 2 decimals and needs nothing.
+    For rates, quantities and prices read back from DECIMAL(25,10) columns (MySQL and
+    SQLite alike); money keeps its 2 decimals and needs nothing.
     """
-    if not value:
-        return Decimal(0)  # also -0E-10
-    normal = value.normalize()
-    return normal.quantize(Decimal(1)) if normal == normal.to_integral_value() else normal
+    return format(value.normalize(), "f") if value else "0"  # not "-0"
 
 
 def parse_month(text: str) -> tuple[date, date]:
