@@ -4,8 +4,8 @@ The `invoices` table holds exactly the loaded invoices (a held conflict or a dup
 never reaches it), so the reports read it alone, with its `invoice_taxes`.
 
 Sums are made in SQL, in whole cents: SQLite (the demo's database) stores DECIMAL
-columns as floating point, and each amount rounded to its cents before the sum adds
-up exactly there as in MySQL's DECIMAL. A credit note counts negative: its document
+columns as floating point, where only amounts turned into whole cents one by one add
+up exactly (MySQL's DECIMAL would anyway). A credit note counts negative: its document
 writes its amounts as positive (EN 16931), and it takes back that much VAT and spend;
 one written with negative amounts reverses to positive, as EN 16931 reads it.
 
@@ -232,7 +232,7 @@ def _month_days(year: int, month: int) -> tuple[date, date]:
 
 
 def cell(value: object) -> str:
-    """A cell as the table shows it: money with its 2 decimals, nothing for None."""
+    """A cell as text: a Decimal as it stands (money keeps its 2 decimals), None empty."""
     if value is None:
         return ""
     if isinstance(value, Decimal):

@@ -2,8 +2,8 @@
 
 The composition root (docs/architecture.md): the commands live by concern in
 `pipeline` (process, backfill, reconcile, validate), `run` (init-db, demo, serve,
-webhook) and `provisioning` (provision, deprovision); `options` declares the options
-several of them take, `common` what they all share.
+webhook), `provisioning` (provision, deprovision) and `report` (vat, spend); `options`
+declares the options several of them take, `common` what they all share.
 """
 
 from __future__ import annotations
