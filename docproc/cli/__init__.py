@@ -2,8 +2,8 @@
 
 The composition root (docs/architecture.md): the commands live by concern in
 `pipeline` (process, backfill, reconcile, validate), `run` (init-db, demo, serve,
-webhook) and `provisioning` (provision, deprovision); `options` declares the options
-several of them take, `common` what they all share.
+webhook), `provisioning` (provision, deprovision) and `report` (vat, spend); `options`
+declares the options several of them take, `common` what they all share.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import gc
 
 import typer
 
-from docproc.cli import pipeline, provisioning, run
+from docproc.cli import pipeline, provisioning, report, run
 from docproc.cli.typer_fix import hide_flag_types
 
 hide_flag_types()
@@ -36,6 +36,7 @@ app.command()(run.serve)
 app.command()(run.webhook)
 app.command()(provisioning.provision)
 app.command()(provisioning.deprovision)
+app.add_typer(report.app)
 
 
 def main(prog_name: str = "docproc") -> None:

@@ -28,7 +28,7 @@ def entrypoint(name: str) -> object:
 
 
 @pytest.mark.parametrize(
-    "name", ["process-invoice", "backfill-prefix", "backfill-batch", "reconcile"]
+    "name", ["process-invoice", "backfill-prefix", "backfill-batch", "reconcile", "report"]
 )
 def test_every_declared_deployment_imports_and_names_its_flow(name: str) -> None:
     flow = entrypoint(name)
@@ -72,6 +72,23 @@ def test_reconcile_runs_every_15_minutes_on_the_source_bucket() -> None:
     assert "bucket" not in declared()["reconcile"]["parameters"]
     assert inspect.signature(entrypoint("reconcile").fn).parameters["bucket"].default is None  # type: ignore[attr-defined]
     assert events.INGESTION_LAGGING == "docproc.ingestion.lagging"
+
+
+def test_report_runs_on_the_first_of_each_month_for_the_month_before() -> None:
+    import asyncio
+    from datetime import UTC, date, datetime
+
+    from prefect.server.schemas.schedules import CronSchedule
+
+    from docproc.reports import month_before
+
+    (spec,) = declared()["report"]["schedules"]
+    runs = asyncio.run(CronSchedule(**spec).get_dates(3, datetime(2026, 12, 15, tzinfo=UTC)))
+    assert [run.date() for run in runs] == [date(2027, 1, 1), date(2027, 2, 1), date(2027, 3, 1)]
+    assert month_before(runs[0].date()) == (date(2026, 12, 1), date(2026, 12, 31))
+    # No `month` parameter: the flow reports the month before its run's date.
+    assert inspect.signature(entrypoint("report").fn).parameters["month"].default is None  # type: ignore[attr-defined]
+    assert "month" not in declared()["report"].get("parameters", {})
 
 
 def test_event_ids_are_deterministic_per_object_version() -> None:
