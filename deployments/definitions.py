@@ -27,11 +27,13 @@ def triggers(name: str) -> list[Any]:
 
 
 def schedules(name: str) -> list[Any]:
-    """The deployment's `interval:` schedules (seconds) as Prefect objects."""
-    from prefect.client.schemas.schedules import IntervalSchedule
+    """The deployment's `interval:` (seconds) and `cron:` schedules as Prefect objects."""
+    from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
 
     return [
-        IntervalSchedule(interval=timedelta(seconds=spec["interval"]))
+        CronSchedule(cron=spec["cron"], timezone=spec.get("timezone"))
+        if "cron" in spec
+        else IntervalSchedule(interval=timedelta(seconds=spec["interval"]))
         for spec in declared()[name].get("schedules", [])
     ]
 
@@ -43,6 +45,7 @@ def served_flows() -> list[tuple[Any, dict[str, Any]]]:
     from flows.process_batch import process_batch
     from flows.process_invoice import process_invoice
     from flows.reconcile import reconcile
+    from flows.report import report
 
     flows = {
         "process-invoice": process_invoice,
@@ -50,6 +53,7 @@ def served_flows() -> list[tuple[Any, dict[str, Any]]]:
         "backfill-prefix": backfill_prefix,
         "backfill-batch": backfill_batch,
         "reconcile": reconcile,
+        "report": report,
     }
     return [
         (

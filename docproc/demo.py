@@ -163,7 +163,8 @@ def show_rows(console: Console, issuer_key: str, invoice_id: str) -> None:
     """The invoice as the database holds it, read back with pandas."""
     import pandas as pd
 
-    from docproc.schema import invoice_items, invoice_taxes, invoices
+    from docproc.reports import plain
+    from docproc.schema import QUANTITY, invoice_items, invoice_taxes, invoices
     from tasks import resources
 
     engine = resources.engine()
@@ -172,7 +173,14 @@ def show_rows(console: Console, issuer_key: str, invoice_id: str) -> None:
         query = table.select().where(
             table.c.issuer_key == issuer_key, table.c.invoice_id == invoice_id
         )
-        tables[table.name] = pd.read_sql_query(query, engine, coerce_float=False).fillna("")
+        frame = pd.read_sql_query(query, engine, coerce_float=False)
+        # Quantities, prices and rates as a person writes them: 1, not 1.0000000000.
+        quantities = [
+            c.name for c in table.columns if getattr(c.type, "scale", 0) == QUANTITY.scale
+        ]
+        for column in quantities:
+            frame[column] = frame[column].map(lambda v: v if v is None else plain(v))
+        tables[table.name] = frame.fillna("")
     head = Table("column", "value", title="invoices (1 row)")
     for column, value in tables["invoices"].iloc[0].items():
         head.add_row(str(column), str(value))
