@@ -19,6 +19,9 @@ class Reason(StrEnum):
     NOT_TEXT = "not_text"
     MALFORMED_DOCUMENT = "malformed_document"
     UNSUPPORTED_FORMAT = "unsupported_format"
+    NO_TEXT = "no_text"
+    NO_TEMPLATE = "no_template"
+    RULE_VIOLATION = "rule_violation"
     UNSAFE_CONTENT = "unsafe_content"
     MISSING_FIELD = "missing_field"
     DUPLICATE_FIELD = "duplicate_field"
@@ -70,6 +73,24 @@ class Problem:
 
     reason: Reason
     detail: str
+
+
+class FindingFlag(StrEnum):
+    """How the official rules rate a failed assertion (SPEC 3.1); no flag is fatal."""
+
+    FATAL = "fatal"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One failed assertion of the official rules (SPEC 3.1): stored, reported and shown
+    beside the verdict, so it lives here with `Problem` rather than with the engine."""
+
+    rule: str
+    flag: FindingFlag
+    location: str  # an XPath into the document
+    message: str  # the rule's own text
 
 
 @dataclass(frozen=True)
