@@ -14,8 +14,8 @@ from docproc import schema
 from docproc.cli import app
 from docproc.summary import Summary
 from flows.backfill import backfill_prefix
-from tests.conftest import Pipeline
 from tests.faultproxy import FaultProxy
+from tests.support.pipeline import Pipeline
 
 SAMPLE = files("docproc").joinpath("samples/docproc-invoice.txt").read_text()
 COUNT = 240

@@ -30,7 +30,7 @@ from docproc.grouping import MAX_GROUP, GroupingHandOver
 from docproc.models import ObjectRef
 from docproc.settings import Settings
 from docproc.webhook import HandOverError, create_app
-from tests.unit.test_webhook import serving
+from tests.support.web import serving
 
 BUCKET = "src"
 LONG = 30.0  # a window no test waits out: groups end by their bound

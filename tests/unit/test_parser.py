@@ -16,7 +16,7 @@ from docproc import parser
 from docproc.models import Invoice, ParsedDocument, RawItem, Reason, Rejection
 from docproc.parser import FIELD_NAMES, KEY_SYNONYMS, TAX_KINDS, parse
 from docproc.validator import validate
-from tests.unit.catch_all import no_bug_caught
+from tests.support.catch_all import no_bug_caught
 
 Variant = Callable[..., bytes]
 

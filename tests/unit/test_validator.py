@@ -14,7 +14,7 @@ from docproc import validator
 from docproc.models import Invoice, Item, ParsedDocument, RawItem, Reason, Rejection, Tax
 from docproc.parser import FIELD_NAMES, parse
 from docproc.validator import oversized, validate
-from tests.unit.catch_all import no_bug_caught
+from tests.support.catch_all import no_bug_caught
 
 Variant = Callable[..., bytes]
 
