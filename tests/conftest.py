@@ -1,6 +1,8 @@
 """Real parts for the tests that cross a process: moto server, MariaDB, a Prefect API.
 
-Each is started once per test session; each test gets clean tables and its own buckets.
+Each is started once per test session; each test gets clean tables and its own buckets
+(the tests of a module that share one `docproc serve` share its buckets too:
+tests/orchestration/conftest.py). What test modules share is in tests/support/.
 """
 
 from __future__ import annotations
