@@ -66,13 +66,15 @@ def deployed(name: str) -> Iterator[uuid.UUID]:
                 client.delete_flow_run(run.id)
 
 
-@pytest.fixture
-def batch_deployment() -> Iterator[uuid.UUID]:
+# Once per module (a `prefect deploy` takes seconds): each test's objects are in buckets
+# of its own, and its runs are looked up by bucket.
+@pytest.fixture(scope="module")
+def batch_deployment(prefect_api: str) -> Iterator[uuid.UUID]:
     yield from deployed("process-batch")
 
 
-@pytest.fixture
-def invoice_deployment() -> Iterator[uuid.UUID]:
+@pytest.fixture(scope="module")
+def invoice_deployment(prefect_api: str) -> Iterator[uuid.UUID]:
     yield from deployed("process-invoice")
 
 
