@@ -65,6 +65,8 @@ class GroupingHandOver:
     The first caller of a group leads it: it waits out the window (or until the
     group is full), hands the group over and tells the others the result. A leader
     arriving after a quiet spell (nothing handed over for `quiet_seconds`) goes at once.
+    Every time it reads comes from `clock`, every wait goes through `wait`: a test can
+    run all of it on a clock that moves only when the test moves it.
     """
 
     def __init__(
@@ -75,6 +77,7 @@ class GroupingHandOver:
         quiet_seconds: float = QUIET_SECONDS,
         idle_seconds: float = IDLE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        wait: Callable[[threading.Event, float], bool] = threading.Event.wait,
     ) -> None:
         self._hand_over = hand_over
         self._window = window_seconds
@@ -82,6 +85,7 @@ class GroupingHandOver:
         self._idle = idle_seconds
         self._max = max_group
         self._clock = clock
+        self._wait = wait
         self._lock = threading.Lock()
         self._open: _Group | None = None
         self._busy_until = float("-inf")  # the end of the last hand-over, plus quiet_seconds
@@ -98,7 +102,7 @@ class GroupingHandOver:
             # Until this hand-over ends (and quiet_seconds after), later callers gather.
             self._busy_until = float("inf")
         if not leader:
-            if not group.done.wait(WAIT_SECONDS):
+            if not self._wait(group.done, WAIT_SECONDS):
                 raise HandOverError("the group of this object was not handed over in time")
             if group.error is not None:
                 raise group.error
@@ -153,7 +157,7 @@ class GroupingHandOver:
                 else:
                     idle_end = max(group.joined, self._handed) + self._idle
             wake = min(deadline, idle_end)
-            if now >= wake or group.full.wait(min(wake - now, self._idle)):
+            if now >= wake or self._wait(group.full, min(wake - now, self._idle)):
                 return
 
     def _join(self, refs: Sequence[ObjectRef]) -> tuple[_Group, bool]:

@@ -1,6 +1,8 @@
 """Real parts for the tests that cross a process: moto server, MariaDB, a Prefect API.
 
-Each is started once per test session; each test gets clean tables and its own buckets.
+Each is started once per test session; each test gets clean tables and its own buckets
+(the tests of a module that share one `docproc serve` share its buckets too:
+tests/orchestration/conftest.py). What test modules share is in tests/support/.
 """
 
 from __future__ import annotations
@@ -8,21 +10,16 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import create_engine, delete, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
 from devtools.emulator import EMULATOR_ENV, moto_server
-from docproc import schema, storage
+from docproc import schema
 from tests.faultproxy import FaultProxy, HttpFaultProxy
-
-TEST_DB_URL = os.environ.get(
-    "DOCPROC_TEST_DATABASE_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
-)
+from tests.support.pipeline import TEST_DB_URL, Pipeline, new_pipeline, pointed_at
 
 
 @pytest.fixture(scope="session")
@@ -65,12 +62,6 @@ def mysql_engine(mysql_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-def clear_tables(engine: Engine) -> None:
-    with engine.begin() as conn:
-        for table in reversed(schema.metadata.sorted_tables):
-            conn.execute(delete(table))
-
-
 @pytest.fixture(scope="session")
 def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One started Prefect server for the whole session (about 10 s to start).
@@ -105,47 +96,13 @@ def prefect_faults(prefect_api: str) -> Iterator[HttpFaultProxy]:
         yield proxy
 
 
-@dataclass
-class Pipeline:
-    """Where one test's documents go in and come out."""
-
-    source: str
-    target: str
-    s3: Any
-    engine: Engine
-
-    def upload(self, key: str, body: bytes) -> str:
-        response = self.s3.put_object(Bucket=self.source, Key=key, Body=body)
-        return str(response["ETag"]).strip('"')
-
-    def target_keys(self) -> list[str]:
-        listing = self.s3.list_objects_v2(Bucket=self.target)
-        return sorted(obj["Key"] for obj in listing.get("Contents", []))
-
-    def read_target(self, key: str) -> bytes:
-        data: bytes = self.s3.get_object(Bucket=self.target, Key=key)["Body"].read()
-        return data
-
-
 @pytest.fixture
 def pipeline(
     moto_endpoint: str, mysql_url: str, mysql_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Pipeline]:
     """Fresh buckets and empty tables, with the DOCPROC_* settings pointing at them."""
-    from tasks import resources
-
-    suffix = uuid.uuid4().hex[:8]
-    source, target = f"src-{suffix}", f"dst-{suffix}"
-    client = storage.s3_client()
-    for bucket in (source, target):
-        client.create_bucket(Bucket=bucket)
-    clear_tables(mysql_engine)
-    monkeypatch.setenv("DOCPROC_DATABASE_URL", mysql_url)
-    monkeypatch.setenv("DOCPROC_SOURCE_BUCKET", source)
-    monkeypatch.setenv("DOCPROC_TARGET_BUCKET", target)
-    resources.reset()
-    yield Pipeline(source, target, client, mysql_engine)
-    resources.reset()
+    with pointed_at(new_pipeline(mysql_engine), mysql_url, monkeypatch) as fresh:
+        yield fresh
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import Engine
 
 from docproc import loader, schema
-from tests.conftest import clear_tables
+from tests.support.pipeline import clear_tables
 
 
 @pytest.fixture(params=["mariadb", "sqlite"])

@@ -34,7 +34,7 @@ from devtools.emulator import free_port, stop, wait_for_http
 from docproc import iam, storage
 from docproc.errors import ObjectMissing
 from docproc.models import ObjectRef
-from tests.conftest import clear_tables
+from tests.support.pipeline import clear_tables
 
 ADMIN_POLICY = {
     "Version": "2012-10-17",

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, inspect, select
 from docproc import loader, schema
 from docproc.models import FetchedObject, Invoice, Item, ObjectRef, Problem, Reason, Rejection, Tax
 from docproc.schema import documents, invoice_items, invoice_taxes, invoices
-from tests import builders
+from tests.support import builders
 
 
 def invoice(**changes: object) -> Invoice:

@@ -12,7 +12,7 @@ from docproc import loader
 from docproc.duplicates import Decision, Kind
 from docproc.models import FetchedObject, Item, ObjectRef
 from docproc.schema import documents, invoice_items, invoices
-from tests.builders import invoice
+from tests.support.builders import invoice
 
 CHANGED = invoice(
     items=(
@@ -65,7 +65,11 @@ def test_changed_values_are_held_as_a_conflict_and_listed(engine: Engine) -> Non
     [d] = loader.record(engine, [(CHANGED, fetched("b.txt"))])
     assert d.kind == Kind.CONFLICT
     assert [(x.field, x.old, x.new) for x in d.differences] == [
-        ("item 2 amount", "100.00", "150.00")
+        ("amount", "2100.00", "2150.00"),
+        ("total", "2300.00", "2350.00"),
+        ("net_total", "2100.00", "2150.00"),
+        ("payable", "2300.00", "2350.00"),
+        ("item 2 amount", "100.00", "150.00"),
     ]
     row = doc(engine, "b.txt")
     assert (row["status"], row["reasons"], row["duplicate_of"]) == (
@@ -106,7 +110,8 @@ def test_a_replacement_that_looks_like_another_number_names_the_look_alike(
     engine: Engine,
 ) -> None:
     loader.record(engine, [(invoice(), fetched("a.txt"))])
-    loader.record(engine, [(invoice(invoice_id="inv-2", total=Decimal("9.00")), fetched("c"))])
+    cheap = invoice(invoice_id="inv-2", items=(Item(1, "bolt", Decimal("9.00"), None),), taxes=())
+    loader.record(engine, [(cheap, fetched("c"))])
     [d] = loader.record(engine, [(invoice(invoice_id="inv-2"), fetched("d"))], replace=True)
     assert d.kind == Kind.REPLACED and d.flags == ("possible_duplicate",)
     assert doc(engine, "d")["duplicate_of"] == doc(engine, "a.txt")["id"]

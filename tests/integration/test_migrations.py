@@ -30,7 +30,7 @@ from docproc.models import FetchedObject, Invoice, ObjectRef, Rejection
 from docproc.outputs import output
 from docproc.rules.text import validate
 from docproc.settings import Settings
-from tests.conftest import TEST_DB_URL
+from tests.support.pipeline import TEST_DB_URL
 
 SAMPLE = Path(__file__).resolve().parents[2] / "docproc" / "samples" / "docproc-invoice.txt"
 V1_TABLES = ("invoices", "invoice_items", "invoice_taxes", "documents")

@@ -12,7 +12,7 @@ from docproc import reconcile
 from docproc.errors import ObjectMissing
 from docproc.models import ObjectRef
 from flows.process_invoice import process_invoice
-from tests.conftest import Pipeline
+from tests.support.pipeline import Pipeline
 
 SAMPLE = files("docproc").joinpath("samples/docproc-invoice.txt").read_bytes()
 # Rejected for three reasons: no 30 February, a total that does not add up, nor match its words.

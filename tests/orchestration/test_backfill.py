@@ -3,40 +3,19 @@
 from __future__ import annotations
 
 import json
-from importlib.resources import files
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 from typer.testing import CliRunner
 
-from docproc import schema
 from docproc.cli import app
 from docproc.summary import Summary
 from flows.backfill import backfill_prefix
-from tests.conftest import Pipeline
 from tests.faultproxy import FaultProxy
-
-SAMPLE = files("docproc").joinpath("samples/docproc-invoice.txt").read_text()
-COUNT = 240
+from tests.support.archive import COUNT, document, invalid, key, rows
+from tests.support.pipeline import Pipeline
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
-
-
-def key(i: int) -> str:
-    """Keys with spaces, plus signs and non-ASCII, as users name files."""
-    return f"archive/2024/{i:04d} rechnung+kopie ü {i % 3}.txt"
-
-
-def invalid(i: int) -> bool:
-    return i % 7 == 3
-
-
-def document(i: int) -> bytes:
-    text = SAMPLE.replace("inv-00001", f"inv-{i:05d}").replace("sm-LK0080145", f"cust-{i % 13}")
-    if invalid(i):
-        text = text.replace("Mar 31 2018", "Feb 30 2018")
-    return text.encode()
 
 
 @pytest.fixture
@@ -52,18 +31,6 @@ def backfill(pipeline: Pipeline, **params: Any) -> tuple[Any, Summary]:
     summary = state.result(raise_on_failure=False)
     assert isinstance(summary, Summary), summary
     return state, summary
-
-
-def rows(pipeline: Pipeline) -> dict[str, list[tuple[object, ...]]]:
-    """Every row, without the columns that say when or by which run."""
-    skip = {"loaded_at", "processed_at", "id", "flow_run_id"}
-    with pipeline.engine.connect() as conn:
-        return {
-            t.name: sorted(
-                conn.execute(select(*[c for c in t.columns if c.name not in skip])).all(), key=repr
-            )
-            for t in schema.metadata.sorted_tables
-        }
 
 
 def test_backfill_loads_rejects_skips_and_forces(archive: Pipeline) -> None:

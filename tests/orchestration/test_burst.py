@@ -23,9 +23,8 @@ from sqlalchemy import delete, func, select
 from docproc import events, schema
 from docproc.models import ObjectRef
 from flows.process_batch import process_batch
-from tests.conftest import Pipeline
-from tests.orchestration.test_handover import group_events
-from tests.orchestration.test_trigger_chain import served, variant, wait_for  # noqa: F401
+from tests.support.orchestration import group_events, variant, wait_for
+from tests.support.pipeline import Pipeline, Served
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -55,10 +54,10 @@ def finished(runs: list) -> bool:
 
 
 def test_a_burst_is_grouped_and_every_object_recorded_once(
-    pipeline: Pipeline,
-    prefect_api: str,
-    served: tuple[str, str],  # noqa: F811
+    served: Served, prefect_api: str
 ) -> None:
+    pipeline = served.pipeline
+
     def upload(i: int) -> ObjectRef:
         body = b"not an invoice at all\n" if i == BAD else variant(f"inv-burst-{i:03d}")
         key = f"in/burst-{i:03d}.txt"
@@ -116,10 +115,8 @@ def test_a_burst_is_grouped_and_every_object_recorded_once(
         assert naming[run.idempotency_key] == {f"prefect.flow-run.{run.id}"}
 
 
-def test_a_group_run_again_after_a_crash_doubles_nothing(
-    pipeline: Pipeline,
-    served: tuple[str, str],  # noqa: F811
-) -> None:
+def test_a_group_run_again_after_a_crash_doubles_nothing(served: Served) -> None:
+    pipeline = served.pipeline
     refs = [
         ObjectRef(pipeline.source, key, pipeline.upload(key, variant(f"inv-again-{i}")))
         for i, key in enumerate(f"in/again-{i}.txt" for i in range(4))

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from docproc.cli import app
-from tests.conftest import Pipeline
+from tests.support.pipeline import Pipeline
 
 SAMPLE = files("docproc").joinpath("samples/docproc-invoice.txt").read_bytes()
 REPO = Path(__file__).resolve().parents[2]

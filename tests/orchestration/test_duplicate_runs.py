@@ -21,7 +21,7 @@ from docproc.models import Outcome
 from docproc.summary import Summary
 from flows.backfill import backfill_prefix
 from flows.process_invoice import process_invoice
-from tests.conftest import Pipeline
+from tests.support.pipeline import Pipeline
 
 SAMPLE = files("docproc").joinpath("samples/docproc-invoice.txt").read_bytes()
 # One item's amount raised by 100, with the totals (and words) that must follow it to pass

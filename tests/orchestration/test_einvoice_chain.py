@@ -24,7 +24,7 @@ from docproc.summary import Summary
 from flows.backfill import backfill_prefix
 from flows.naming import artifact_key
 from flows.process_invoice import process_invoice
-from tests.conftest import Pipeline
+from tests.support.pipeline import Pipeline
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "einvoices"
 UBL = (DATA / "en16931-ubl" / "ubl-tc434-creditnote1.xml").read_bytes()

@@ -21,8 +21,8 @@ from prefect.exceptions import ObjectAlreadyExists
 from devtools.emulator import stop
 from docproc.summary import Summary
 from flows.backfill import backfill_prefix
-from tests.conftest import Pipeline
-from tests.orchestration.test_backfill import COUNT, document, invalid, key, rows
+from tests.support.archive import COUNT, document, invalid, key, rows
+from tests.support.pipeline import Pipeline
 
 REPO = Path(__file__).resolve().parents[2]
 POOL = "docproc"  # as prefect.yaml names it

@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
@@ -37,6 +36,7 @@ from docproc.models import ObjectRef
 from docproc.webhook import HandOverError
 from flows.process_batch import run_name
 from tests.faultproxy import HttpFaultProxy
+from tests.support.orchestration import group_events
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -66,13 +66,15 @@ def deployed(name: str) -> Iterator[uuid.UUID]:
                 client.delete_flow_run(run.id)
 
 
-@pytest.fixture
-def batch_deployment() -> Iterator[uuid.UUID]:
+# Once per module (a `prefect deploy` takes seconds): each test's objects are in buckets
+# of its own, and its runs are looked up by bucket.
+@pytest.fixture(scope="module")
+def batch_deployment(prefect_api: str) -> Iterator[uuid.UUID]:
     yield from deployed("process-batch")
 
 
-@pytest.fixture
-def invoice_deployment() -> Iterator[uuid.UUID]:
+@pytest.fixture(scope="module")
+def invoice_deployment(prefect_api: str) -> Iterator[uuid.UUID]:
     yield from deployed("process-invoice")
 
 
@@ -82,25 +84,6 @@ def runs_of(deployment_id: uuid.UUID, name: str = "") -> list[Any]:
             deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
             flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_=name)) if name else None,
         )
-
-
-def group_events(api_url: str, bucket: str, count: int = 1, timeout: float = 30) -> list[Any]:
-    """The hand-over events of `bucket` the server has stored, once there are `count` of
-    them (it stores them a little later)."""
-    body = {
-        "filter": {
-            "event": {"name": [events.OBJECTS_CREATED]},
-            "resource": {"id": [f"s3://{bucket}"]},
-            "occurred": {"since": "2000-01-01T00:00:00Z"},
-        },
-        "limit": 50,
-    }
-    deadline = time.monotonic() + timeout
-    while True:
-        found = httpx.post(f"{api_url}/events/filter", json=body, timeout=10).json()["events"]
-        if len(found) >= count or time.monotonic() > deadline:
-            return list(found)
-        time.sleep(0.5)
 
 
 def group(size: int) -> list[ObjectRef]:

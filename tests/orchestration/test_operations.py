@@ -22,7 +22,7 @@ from docproc.summary import Summary
 from flows.backfill import backfill_prefix
 from flows.process_invoice import process_invoice
 from flows.reconcile import reconcile
-from tests.conftest import Pipeline
+from tests.support.pipeline import Pipeline
 
 SAMPLE = files("docproc").joinpath("samples/docproc-invoice.txt").read_bytes()
 REPO = Path(__file__).resolve().parents[2]

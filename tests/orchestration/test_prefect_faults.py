@@ -24,8 +24,8 @@ from sqlalchemy import func, select
 
 from docproc import schema
 from tasks import writer_slot
-from tests.conftest import Pipeline
 from tests.faultproxy import FaultProxy, HttpFaultProxy
+from tests.support.pipeline import Pipeline
 
 REPO = Path(__file__).resolve().parents[2]
 COUNT = 30

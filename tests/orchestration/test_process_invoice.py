@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from docproc import schema
 from docproc.models import Outcome
 from flows.process_invoice import process_invoice
-from tests.conftest import Pipeline
 from tests.faultproxy import FaultProxy
+from tests.support.pipeline import Pipeline
 
 SAMPLE = files("docproc").joinpath("samples/docproc-invoice.txt").read_bytes()
 BAD = SAMPLE.replace(b"Total: 8150", b"Total: 8100").replace(b"Mar 31 2018", b"Feb 30 2018")

@@ -15,8 +15,8 @@ from sqlalchemy import Engine
 from docproc import loader, reports
 from docproc.models import DocumentType
 from flows.report import report
-from tests.conftest import clear_tables
-from tests.integration.test_reports import einvoice, fetched, vat_entry
+from tests.support.pipeline import clear_tables
+from tests.support.reports import einvoice, fetched, vat_entry
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 

@@ -17,7 +17,7 @@ from docproc.models import Outcome
 from docproc.summary import Summary
 from flows.backfill import backfill_prefix
 from flows.process_invoice import process_invoice
-from tests.conftest import Pipeline
+from tests.support.pipeline import Pipeline
 
 SAMPLE = files("docproc").joinpath("samples/docproc-invoice.txt").read_bytes()
 SLASHED = SAMPLE.replace(b"inv-00001", b"INV/18-19/0001").replace(b"sm-LK0080145", b"SM #7")

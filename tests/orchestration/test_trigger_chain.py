@@ -9,12 +9,7 @@ HTTP delivery, MariaDB.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from importlib.resources import files
 
 import httpx
 import pytest
@@ -22,66 +17,12 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 from sqlalchemy import select
 
-from devtools.emulator import free_port, stop, wait_for_http
-from docproc import events, loader, provision, schema
+from docproc import events, loader, schema
 from docproc.models import ObjectRef
-from tests.conftest import Pipeline
-
-SAMPLE = files("docproc").joinpath("samples/docproc-invoice.txt").read_bytes()
+from tests.support.orchestration import variant, wait_for
+from tests.support.pipeline import Served
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
-
-
-def variant(invoice_id: str) -> bytes:
-    return SAMPLE.replace(b"inv-00001", invoice_id.encode())
-
-
-@pytest.fixture
-def served(pipeline: Pipeline, mysql_url: str, tmp_path) -> Iterator[tuple[str, str]]:
-    """`docproc serve` on a free port, subscribed to the source bucket's topic."""
-    from prefect.settings import PREFECT_API_URL
-
-    port = free_port()
-    topic_name = f"topic-{pipeline.source}"
-    topic_arn = f"arn:aws:sns:us-east-1:123456789012:{topic_name}"
-    env = os.environ | {
-        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
-        "DOCPROC_DATABASE_URL": mysql_url,
-        "DOCPROC_SNS_VERIFY": "false",  # moto's signatures cannot be verified
-        "DOCPROC_SNS_TOPIC_ARNS": topic_arn,
-    }
-    log = (tmp_path / "serve.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "docproc", "serve", "--port", str(port), "--poll-seconds", "1"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{url}/healthz", timeout=60)
-        clients = provision.make_clients()
-        steps = provision.plan(
-            clients,
-            source_bucket=pipeline.source,
-            target_bucket=pipeline.target,
-            webhook_url=f"{url}/sns",
-            topic_name=topic_name,
-        )
-        provision.apply(clients, steps)
-        yield url, topic_arn
-    finally:
-        stop(proc)
-        log.close()
-        print((tmp_path / "serve.log").read_text(errors="replace")[-5000:])
-
-
-def wait_for(predicate, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s")
-        time.sleep(0.25)
 
 
 def runs_named(fragment: str) -> list:
@@ -109,10 +50,8 @@ def notification(topic_arn: str, bucket: str, key: str, etag: str, message_id: s
     ).encode()
 
 
-def test_an_upload_is_loaded_and_exported_with_nothing_done_by_hand(
-    pipeline: Pipeline, served: tuple[str, str]
-) -> None:
-    url, topic_arn = served
+def test_an_upload_is_loaded_and_exported_with_nothing_done_by_hand(served: Served) -> None:
+    url, topic_arn, pipeline = served.url, served.topic_arn, served.pipeline
     etag = pipeline.upload("in/inv 1+2.txt", variant("inv-e2e-1"))
     ref = ObjectRef(pipeline.source, "in/inv 1+2.txt", etag)
     wait_for(lambda: loader.find_document(pipeline.engine, ref) is not None)  # written last
@@ -134,11 +73,12 @@ def test_an_upload_is_loaded_and_exported_with_nothing_done_by_hand(
 
 
 def test_an_upload_event_from_elsewhere_starts_its_run_through_the_trigger(
-    pipeline: Pipeline, served: tuple[str, str], prefect_api: str
+    served: Served, prefect_api: str
 ) -> None:
     """A Prefect Cloud webhook (README) sends `docproc.s3.object.created` itself: the
     trigger of `process-invoice` turns it into the run; docproc's webhook is not involved
     (the bucket has no notification)."""
+    pipeline = served.pipeline
     bucket = f"{pipeline.source}-cloud"
     pipeline.s3.create_bucket(Bucket=bucket)
     body = variant("inv-cloud-1")
@@ -152,10 +92,8 @@ def test_an_upload_event_from_elsewhere_starts_its_run_through_the_trigger(
     assert "sm-LK0080145/inv-cloud-1.csv" in pipeline.target_keys()
 
 
-def test_a_message_from_another_topic_starts_nothing(
-    pipeline: Pipeline, served: tuple[str, str]
-) -> None:
-    url, _ = served
+def test_a_message_from_another_topic_starts_nothing(served: Served) -> None:
+    url, pipeline = served.url, served.pipeline
     forged = notification(
         "arn:aws:sns:us-east-1:999999999999:evil", pipeline.source, "in/forged.txt", "e", "m1"
     )

@@ -6,7 +6,7 @@ from decimal import Decimal
 from docproc import duplicates
 from docproc.duplicates import Difference, Kind, LoadedDocument
 from docproc.models import Format, Item, ObjectRef, Tax
-from tests.builders import invoice
+from tests.support.builders import ITEMS, invoice
 
 LOADED = LoadedDocument(ObjectRef("src", "a.txt", "e1"), "inv-1", 7)
 
@@ -27,13 +27,19 @@ def test_the_same_values_in_another_format_or_with_other_decimals_do_not_differ(
 
 def test_every_differing_value_is_listed_old_and_new() -> None:
     old = invoice()
-    new = invoice(
+    new = invoice(  # untaxed, and dearer: its sums follow
         seller_tax_id="DE123",
-        items=(old.items[0], replace(old.items[1], amount=Decimal("150.00"))),
+        items=(replace(old.items[0], tax=None), replace(old.items[1], amount=Decimal("150.00"))),
         taxes=(),
     )
     assert duplicates.differences(old, new) == (
+        Difference("amount", "2100.00", "2150.00"),
+        Difference("tax_total", "200.00", "0.00"),
+        Difference("total", "2300.00", "2150.00"),
         Difference("seller_tax_id", "", "DE123"),
+        Difference("net_total", "2100.00", "2150.00"),
+        Difference("payable", "2300.00", "2150.00"),
+        Difference("item 1 tax", "200.00", ""),
         Difference("item 2 amount", "100.00", "150.00"),
         Difference("tax 1 kind", "SGST", ""),
         Difference("tax 1 amount", "200.00", ""),
@@ -54,10 +60,10 @@ def test_decide_follows_spec_10() -> None:
     assert duplicates.decide(invoice(), ref, None, replace=False).kind == Kind.LOADED
     same = duplicates.decide(invoice(), ref, (invoice(), LOADED), replace=False)
     assert (same.kind, same.other, same.writes) == (Kind.DUPLICATE, LOADED, False)
-    changed = invoice(total=Decimal("2400.00"))
+    changed = invoice(buyer="Starfleet Academy")
     held = duplicates.decide(changed, ref, (invoice(), LOADED), replace=False)
     assert held.kind == Kind.CONFLICT and not held.writes
-    assert held.differences == (Difference("total", "2300.00", "2400.00"),)
+    assert held.differences == (Difference("buyer", "Starfleet", "Starfleet Academy"),)
     assert "s3://src/a.txt" in duplicates.conflict_detail(held)
     replaced = duplicates.decide(changed, ref, (invoice(), LOADED), replace=True)
     assert (replaced.kind, replaced.writes) == (Kind.REPLACED, True)
@@ -71,5 +77,7 @@ def test_a_suspect_is_another_number_with_the_same_total_currency_and_date() -> 
     assert duplicates.resembles(invoice(), other)
     assert not duplicates.resembles(invoice(invoice_id="inv-2"), other)
     assert not duplicates.resembles(invoice(currency="EUR"), other)
-    assert not duplicates.resembles(invoice(total=Decimal("2300.01")), other)
+    dearer = invoice(items=(ITEMS[0], replace(ITEMS[1], amount=Decimal("100.01"))))
+    assert dearer.total == Decimal("2300.01")
+    assert not duplicates.resembles(dearer, other)
     assert not duplicates.resembles(invoice(issuer_key="sm-2"), other)

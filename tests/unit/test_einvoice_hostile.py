@@ -19,7 +19,7 @@ from docproc.formats.pdf import embedded_invoice
 from docproc.formats.xml import MAX_DEPTH, parse
 from docproc.models import Format, Invoice, Reason, Rejection
 from docproc.rules.en16931 import judge
-from tests.unit.catch_all import no_bug_caught
+from tests.support.catch_all import no_bug_caught
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "einvoices"
 MAX = 10 * 1024 * 1024

@@ -1,18 +1,22 @@
 """Grouping of uploads that arrive together: one hand-over per group, one answer for all.
 
-The tests never assert how long anything took: they give windows far longer than the
-test needs (a group is cut by its bound, or its callers are released by a barrier) or
-make the system quiet or busy explicitly.
+The tests never assert how long anything took. Where a rule is about time (the quiet
+spell, the window, idle groups, how long a caller waits), the grouping runs on a
+`FakeClock` that moves only when the test moves it; elsewhere windows are far longer
+than the test needs (a group is cut by its bound) and the system is made quiet or busy
+explicitly.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -30,7 +34,7 @@ from docproc.grouping import MAX_GROUP, GroupingHandOver
 from docproc.models import ObjectRef
 from docproc.settings import Settings
 from docproc.webhook import HandOverError, create_app
-from tests.unit.test_webhook import serving
+from tests.support.web import serving
 
 BUCKET = "src"
 LONG = 30.0  # a window no test waits out: groups end by their bound
@@ -59,6 +63,73 @@ class Recorder:
             self.calls.append(list(refs))
         if self.fail:
             raise HandOverError("Prefect API down")
+
+
+def eventually(predicate: Callable[[], bool]) -> None:
+    """Wait (in real time, at most LONG) until `predicate` holds: for threads to get
+    somewhere, never for time to pass."""
+    give_up = time.monotonic() + LONG
+    while not predicate():
+        assert time.monotonic() < give_up, "the threads never got there"
+        time.sleep(0.001)
+
+
+class FakeClock:
+    """Time that moves only when the test moves it: `clock=` and `wait=` of the grouping.
+
+    A wait ends when its event is set or the test has moved the time to its deadline.
+    `blocked()` counts the waits that neither has ended: once every thread a test
+    started is blocked, nothing happens until the test moves the time or sets an event.
+    """
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._lock = threading.Lock()
+        self._waits: dict[int, tuple[threading.Event, float]] = {}
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self.now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self.now += seconds
+
+    def wait(self, event: threading.Event, timeout: float) -> bool:
+        me = threading.get_ident()
+        with self._lock:
+            deadline = self.now + timeout
+            self._waits[me] = (event, deadline)
+        give_up = time.monotonic() + LONG  # a wait the test never ends fails, not hangs
+        try:
+            while not event.wait(0.001):
+                if self() >= deadline:
+                    return event.is_set()
+                assert time.monotonic() < give_up, f"no test moved the clock to {deadline}"
+            return True
+        finally:
+            with self._lock:
+                del self._waits[me]
+
+    def blocked(self) -> int:
+        with self._lock:
+            return sum(not e.is_set() and self.now < d for e, d in self._waits.values())
+
+
+def faked(recorder: Recorder, **options: Any) -> tuple[GroupingHandOver, FakeClock]:
+    """A grouping on a fake clock: quiet, window and idle spells of an hour and a bound of
+    ten, unless `options` say otherwise."""
+    clock = FakeClock()
+    defaults = {"window_seconds": HOUR, "quiet_seconds": HOUR, "idle_seconds": HOUR}
+    options = defaults | {"max_group": 10} | options
+    return GroupingHandOver(recorder, clock=clock, wait=clock.wait, **options), clock
+
+
+def in_background(call: Callable[[], object]) -> Future[object]:
+    pool = ThreadPoolExecutor(1)
+    future = pool.submit(call)
+    pool.shutdown(wait=False)
+    return future
 
 
 def busy(grouping: GroupingHandOver, recorder: Recorder) -> threading.Thread:
@@ -110,19 +181,12 @@ def returns_soon(call: Callable[[], None]) -> bool:
 
 
 def test_quiet_is_its_own_clock_not_the_window() -> None:
-    recorder, now = Recorder(), [0.0]
-    grouping = GroupingHandOver(
-        recorder,
-        window_seconds=HOUR,
-        idle_seconds=HOUR,
-        quiet_seconds=1.0,
-        max_group=2,
-        clock=lambda: now[0],
-    )
+    recorder = Recorder()
+    grouping, clock = faked(recorder, quiet_seconds=1.0, max_group=2)
     assert returns_soon(lambda: grouping([ref(1)]))
-    now[0] = 1.5  # quiet again, though well within the window
+    clock.advance(1.5)  # quiet again, though well within the window
     assert returns_soon(lambda: grouping([ref(2)]))
-    now[0] = 2.0  # within quiet_seconds of the last hand-over: these two gather
+    clock.advance(0.5)  # within quiet_seconds of the last hand-over: these two gather
     assert call_all(grouping, [[ref(3)], [ref(4)]]) == ["ok", "ok"]
     assert [sorted(r.key for r in c) for c in recorder.calls] == [
         [ref(1).key],
@@ -134,21 +198,21 @@ def test_quiet_is_its_own_clock_not_the_window() -> None:
 def test_a_group_handed_over_late_answers_every_caller_with_its_outcome() -> None:
     """A busy API can hold a hand-over longer than SNS waits (15 s): the callers still get
     the group's answer, not a 503 of their own that SNS would deliver again, into a
-    second run of objects already handed over. (11 s: a caller used to give up at 10.)"""
-    recorder = Recorder()
-    grouping = GroupingHandOver(
-        recorder, window_seconds=0.1, quiet_seconds=HOUR, idle_seconds=LONG, max_group=10
-    )
+    second run of objects already handed over. (A caller used to give up at 10 s.)"""
+    recorder = Entries()
+    grouping, clock = faked(recorder, window_seconds=0.1)
     first = busy(grouping, recorder)  # held: so is the group that gathers behind it
-    timer = threading.Timer(11.0, recorder.release.set)
-    timer.start()
+    callers = in_background(lambda: call_all(grouping, [[ref(i)] for i in range(3)]))
     try:
-        seen = call_all(grouping, [[ref(i)] for i in range(3)])
+        eventually(lambda: clock.blocked() == 3)  # the leader gathers, two wait for it
+        clock.advance(0.1)  # the window ends: the group's hand-over begins, and is held
+        eventually(lambda: len(recorder.begun) == 2)
+        clock.advance(60.0)  # four times as long as SNS waits
+        assert clock.blocked() == 2  # the two callers still wait for their group
     finally:
-        timer.cancel()
         recorder.release.set()
         first.join(LONG)
-    assert seen == ["ok"] * 3
+    assert callers.result(LONG) == ["ok"] * 3
     # Both hand-overs end once released, in either order.
     assert sorted(sorted(r.key for r in call) for call in recorder.calls) == [
         [ref(i).key for i in range(3)],
@@ -197,55 +261,66 @@ class Entries(Recorder):
 
 def test_a_group_nothing_joins_goes_before_its_window() -> None:
     """The end of a burst: its last objects go once no more arrive, not after the window."""
-    recorder = Recorder()
-    grouping = GroupingHandOver(
-        recorder, window_seconds=HOUR, quiet_seconds=HOUR, idle_seconds=0.2, max_group=10
-    )
+    recorder = Entries()
+    grouping, clock = faked(recorder, idle_seconds=0.2)
     first = busy(grouping, recorder)
     last = [threading.Thread(target=grouping, args=([ref(i)],), daemon=True) for i in (1, 2, 3)]
     for thread in last:
         thread.start()
-    threading.Event().wait(0.3)  # they gather while the first hand-over holds them
+    eventually(lambda: clock.blocked() == 3)  # they gather while the first hand-over holds them
     recorder.release.set()
-    for thread in [first, *last]:
-        thread.join(LONG)
-    assert not any(thread.is_alive() for thread in last)  # an hour's window not waited out
-    assert [sorted(r.key for r in call) for call in recorder.calls[1:]] == [
+    first.join(LONG)
+    clock.advance(0.1)
+    eventually(lambda: clock.blocked() == 3 or len(recorder.begun) > 1)
+    assert recorder.begun == [[ref(999)]]  # not idle yet
+    clock.advance(0.1)  # idle: nothing joined for idle_seconds, nothing else under way
+    eventually(lambda: clock.blocked() == 3 or len(recorder.begun) > 1)
+    assert [sorted(r.key for r in call) for call in recorder.begun[1:]] == [
         [ref(1).key, ref(2).key, ref(3).key]
-    ]
+    ]  # an hour's window not waited out
+    for thread in last:
+        thread.join(LONG)
 
 
 def test_a_lone_object_under_a_burst_waits_for_company_not_idle() -> None:
     recorder = Entries()
-    grouping = GroupingHandOver(
-        recorder, window_seconds=HOUR, idle_seconds=0.05, quiet_seconds=HOUR, max_group=10
-    )
+    grouping, clock = faked(recorder, idle_seconds=0.05)
     first = busy(grouping, recorder)
     recorder.release.set()
     first.join(LONG)
     alone = threading.Thread(target=grouping, args=([ref(1)],), daemon=True)
     alone.start()
-    threading.Event().wait(0.5)  # ten idle spells: still waiting for company
+    for _ in range(10):  # ten idle spells: still waiting for company
+        eventually(lambda: clock.blocked() == 1 or len(recorder.begun) > 1)
+        clock.advance(0.05)
+    eventually(lambda: clock.blocked() == 1 or len(recorder.begun) > 1)
     assert recorder.begun == [[ref(999)]]
-    grouping([ref(2)])  # company: both go once idle
-    alone.join(LONG)
+    company = threading.Thread(target=grouping, args=([ref(2)],), daemon=True)
+    company.start()
+    eventually(lambda: clock.blocked() == 2)
+    clock.advance(0.05)  # with company, and idle: both go
+    for thread in (alone, company):
+        thread.join(LONG)
     assert recorder.begun == [[ref(999)], [ref(1), ref(2)]]
 
 
 def test_a_group_is_not_idle_while_another_hand_over_holds_its_callers() -> None:
     recorder = Entries()
-    grouping = GroupingHandOver(
-        recorder, window_seconds=HOUR, quiet_seconds=HOUR, idle_seconds=0.05, max_group=10
-    )
+    grouping, clock = faked(recorder, idle_seconds=0.05)
     first = busy(grouping, recorder)
     waiting = [threading.Thread(target=grouping, args=([ref(i)],)) for i in (1, 2)]
     waiting[0].start()
-    threading.Event().wait(0.5)  # ten idle spells, but the first hand-over is still under way
+    eventually(lambda: clock.blocked() == 1)
     waiting[1].start()
-    threading.Event().wait(0.1)
+    for _ in range(10):  # ten idle spells with company, but the first hand-over is under way
+        eventually(lambda: clock.blocked() == 2 or len(recorder.begun) > 1)
+        clock.advance(0.05)
+    eventually(lambda: clock.blocked() == 2 or len(recorder.begun) > 1)
     assert recorder.begun == [[ref(999)]]
     recorder.release.set()
-    for thread in [first, *waiting]:
+    first.join(LONG)
+    clock.advance(0.05)  # idle once the first hand-over has ended
+    for thread in waiting:
         thread.join(LONG)
     assert recorder.begun == [[ref(999)], [ref(1), ref(2)]]
 

@@ -17,7 +17,7 @@ from docproc.formats.document import FIELD_NAMES, ParsedDocument, RawItem
 from docproc.formats.text import KEY_SYNONYMS, TAX_KINDS, parse
 from docproc.models import Invoice, Reason, Rejection
 from docproc.rules.text import validate
-from tests.unit.catch_all import no_bug_caught
+from tests.support.catch_all import no_bug_caught
 
 Variant = Callable[..., bytes]
 

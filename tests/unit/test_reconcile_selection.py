@@ -10,7 +10,7 @@ import pytest
 
 from docproc.models import ListedObject, ObjectRef
 from docproc.reconcile import ListedVersion, Recorded, selected_pages
-from tests.unit.test_reconcile_memory import UPLOADED, listing, recorded
+from tests.support.listings import UPLOADED, listing, recorded
 
 WORDS = Recorded("rejected", ("total_mismatch", "words_mismatch"))
 DATE = Recorded("rejected", ("bad_date",))

@@ -15,7 +15,7 @@ from docproc.formats.text import parse
 from docproc.models import Invoice, Item, Reason, Rejection, Tax
 from docproc.rules import text as validator
 from docproc.rules.text import validate
-from tests.unit.catch_all import no_bug_caught
+from tests.support.catch_all import no_bug_caught
 
 Variant = Callable[..., bytes]
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,6 @@ from typing import Any
 import boto3
 import httpx
 import pytest
-import uvicorn
 from botocore.exceptions import ClientError
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -43,6 +40,7 @@ from docproc.webhook import (
     SubscriptionConfirmer,
     create_app,
 )
+from tests.support.web import serving
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "sns"
 NOW = datetime(2025, 3, 1, 12, 0, 0, 123000, tzinfo=UTC)
@@ -660,28 +658,6 @@ def test_recent_objects_time_out_behind_a_stuck_hand_over() -> None:
 
 
 # Concurrency and a real server: uvicorn on a loopback port, posted to as SNS does.
-
-
-@contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only then, and Nagle's algorithm
-    # with delayed ACKs would add 40 ms to every answer.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 def test_real_server_as_sns_posts(
