@@ -19,6 +19,9 @@ class Reason(StrEnum):
     NOT_TEXT = "not_text"
     MALFORMED_DOCUMENT = "malformed_document"
     UNSUPPORTED_FORMAT = "unsupported_format"
+    NO_TEXT = "no_text"
+    NO_TEMPLATE = "no_template"
+    RULE_VIOLATION = "rule_violation"
     UNSAFE_CONTENT = "unsafe_content"
     MISSING_FIELD = "missing_field"
     DUPLICATE_FIELD = "duplicate_field"
@@ -43,6 +46,8 @@ class Format(StrEnum):
     UBL = "ubl"
     CII = "cii"
     FACTUR_X = "factur-x"
+    PDF_TEXT = "pdf-text"
+    PDF_OCR = "pdf-ocr"
     UNKNOWN = "unknown"
 
 
