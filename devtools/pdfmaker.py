@@ -139,10 +139,10 @@ def endless_page_tree() -> bytes:
     )
 
 
-def huge_page(side_points: int = 14_400) -> bytes:
-    """One page of `side_points` square (PDF's largest, 200 inches) with a little text: at
-    300 dpi its bitmap would take 3.6 GB."""
-    return text_pdf(["x"], size=(side_points, side_points))
+def huge_page(side_points: int = 14_400, text: str = "x") -> bytes:
+    """One page of `side_points` square (PDF's largest, 200 inches), holding `text` (none:
+    a scan to OCR): at 300 dpi its bitmap would take 3.6 GB."""
+    return text_pdf([text], size=(side_points, side_points))
 
 
 def bomb(decompressed_mib: int = 1024) -> bytes:

@@ -202,12 +202,12 @@ def _unreadable(file: Path, problem: Any, as_json: bool) -> NoReturn:
 
 
 def _nearest(templates: TemplateSet, text: str) -> list[Template]:
-    """The templates that came closest: most of their keywords present, fewest missing."""
+    """The templates that came closest: fewest keywords missing, then most present."""
     scored = []
     for t in templates.templates:
-        present = len(t.keywords) - len(t.missing_keywords(text))
-        if present:
-            scored.append((-present, len(t.keywords) - present, t.name, t))
+        missing = len(t.missing_keywords(text))
+        if missing < len(t.keywords):
+            scored.append((missing, missing - len(t.keywords), t.name, t))
     return [t for *_, t in sorted(scored, key=lambda s: s[:3])[:CANDIDATES]]
 
 

@@ -32,6 +32,8 @@ MAX_TEXT_BYTES = 16 * 1024 * 1024
 # One page rendered at 300 dpi in 8-bit grey: A4 is 8.7 MB, A0 140 MB.
 MAX_IMAGE_BYTES = 256 * 1024 * 1024
 _MAX_STDERR = 4096
+# What a program says when the address-space limit stops it (glibc, C++, poppler).
+_OUT_OF_MEMORY = (b"failed to map segment", b"bad_alloc", b"Out of memory", b"cannot allocate")
 _CHUNK = 64 * 1024
 # Tesseract's OpenMP threads would take every core of a worker that reads documents in
 # parallel already; one each, as the benchmark measures it.
@@ -183,12 +185,11 @@ def _failed(program: str, run: _Run, limits: Limits) -> str:
             name = signal.Signals(-run.returncode).name
         except ValueError:
             name = f"signal {-run.returncode}"
-        how = (
-            f"was stopped by {name} (it may have reached the memory limit of "
-            f"{limits.memory // (1 << 20)} MiB)"
-        )
+        how = f"was stopped by {name}"
     else:
         how = f"failed (exit status {run.returncode})"
+    if run.returncode < 0 or any(sign in run.stderr for sign in _OUT_OF_MEMORY):
+        how += f" (it may have reached the memory limit of {limits.memory // (1 << 20)} MiB)"
     return f"{program} {how}" + (f": {tail}" if tail else "")
 
 
