@@ -77,7 +77,13 @@ def has_text(text: str) -> bool:
     return bool(text.strip())
 
 
-def text_layer(data: bytes, limits: Limits = Limits()) -> Text | Problem:
+# Seconds spent per program, added up when a caller passes one (the benchmark does).
+Timings = dict[str, float]
+
+
+def text_layer(
+    data: bytes, limits: Limits = Limits(), timings: Timings | None = None
+) -> Text | Problem:
     """`pdftotext -layout` of the PDF: the text the templates are written against."""
     if not available("pdftotext"):
         return Problem(
@@ -94,6 +100,7 @@ def text_layer(data: bytes, limits: Limits = Limits()) -> Text | Problem:
             limits=limits,
             max_output=MAX_TEXT_BYTES,
             what="the text layer",
+            timings=timings,
         )
     except _Stopped as stop:
         return Problem(Reason.MALFORMED_DOCUMENT, f"the PDF cannot be read: {stop}")
@@ -109,6 +116,7 @@ def ocr(
     *,
     languages: str = DEFAULT_OCR_LANGUAGES,
     limits: Limits = Limits(),
+    timings: Timings | None = None,
 ) -> Text | Problem:
     """Each page rendered at 300 dpi by `pdftoppm` and read by Tesseract as one block
     with the spaces between words kept (`--psm 6`, `preserve_interword_spaces=1`), so a
@@ -124,7 +132,7 @@ def ocr(
     texts = []
     try:
         for page in range(1, pages + 1):
-            image = _render(data, page, deadline, limits)
+            image = _render(data, page, deadline, limits, timings)
             if isinstance(image, Problem):
                 return image
             read = _run(
@@ -145,6 +153,7 @@ def ocr(
                 max_output=MAX_TEXT_BYTES,
                 what=f"the text of page {page}",
                 env=_OCR_ENV,
+                timings=timings,
             )
             if read.returncode != 0:
                 return Problem(
@@ -157,7 +166,9 @@ def ocr(
     return Text("\f".join(texts) + "\f", pages=pages)
 
 
-def _render(data: bytes, page: int, deadline: float, limits: Limits) -> bytes | Problem:
+def _render(
+    data: bytes, page: int, deadline: float, limits: Limits, timings: Timings | None
+) -> bytes | Problem:
     run = _run(
         ["pdftoppm", "-r", str(OCR_DPI), "-gray", "-f", str(page), "-l", str(page), "-singlefile"],
         data,
@@ -165,6 +176,7 @@ def _render(data: bytes, page: int, deadline: float, limits: Limits) -> bytes | 
         limits=limits,
         max_output=MAX_IMAGE_BYTES,
         what=f"the image of page {page}",
+        timings=timings,
     )
     # poppler renders a page whose bitmap it cannot allocate as 1x1 and says so.
     oversized = b"Bogus memory allocation size" in run.stderr or b"Out of memory" in run.stderr
@@ -202,6 +214,7 @@ def _run(
     max_output: int,
     what: str,
     env: dict[str, str] | None = None,
+    timings: Timings | None = None,
 ) -> _Run:
     """Run `argv` in a new process group under `limits`, feeding `stdin`, until it ends.
 
@@ -212,6 +225,7 @@ def _run(
     # The shell sets the limit and becomes the program: the limit holds for it alone.
     command = ["sh", "-c", 'ulimit -v "$0" && exec "$@"', str(kib), *argv]
     child_env = {**os.environ, **env} if env else None
+    started = time.perf_counter()
     proc = subprocess.Popen(  # noqa: S603 - fixed programs, arguments of ours
         command,
         stdin=subprocess.PIPE,
@@ -230,6 +244,8 @@ def _run(
         return _Run(code, out, err)
     finally:
         _kill(proc)
+        if timings is not None:
+            timings[argv[0]] = timings.get(argv[0], 0.0) + time.perf_counter() - started
 
 
 def _exchange(
