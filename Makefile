@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 export DOCPROC_TEST_DATABASE_URL ?= mysql+pymysql://root@127.0.0.1:3306/test
 
-.PHONY: install lock demo serve deploy test test-unit lint format bench db init-db clean
+.PHONY: install pdf-tools lock demo serve deploy test test-unit lint format bench db init-db clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,11 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
-install: $(STAMP)
+install: $(STAMP) pdf-tools
+
+# poppler and Tesseract, from Debian's packages when missing (plain PDFs, SPEC 2.6).
+pdf-tools:
+	bash .ci/ensure-pdf-tools
 
 # Resolves pyproject.toml's ranges again against the package index; commit the result.
 lock: install

@@ -13,7 +13,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from docproc import formats, rules
-from docproc.formats.document import EInvoiceDocument, RawDate
+from docproc.formats.document import EInvoiceDocument, ExtractedDocument, RawDate
 from docproc.models import Format, Invoice, Item, Rejection, Tax
 
 if TYPE_CHECKING:
@@ -97,9 +97,18 @@ def _rows(
     return tuple(row(v) for v in values[:MAX_ROWS])
 
 
-def check(path: str, data: bytes | None, size: int, limit: int) -> FileReport:
-    """Judge one document as the pipeline would; `data` is None when it is over `limit`."""
-    doc = formats.oversized(size, limit) if data is None else formats.read(data, max_bytes=limit)
+def check(
+    path: str, data: bytes | None, size: int, limit: int, pdf: formats.PdfOptions | None = None
+) -> FileReport:
+    """Judge one document as the pipeline would; `data` is None when it is over `limit`;
+    `pdf` says how a plain PDF is read (settings' OCR and templates; the defaults else)."""
+    doc: formats.Document
+    if data is None:
+        doc = formats.oversized(size, limit)
+    elif pdf is None:
+        doc = formats.read(data, max_bytes=limit)
+    else:
+        doc = formats.read(data, max_bytes=limit, pdf=pdf)
     verdict = rules.judge(doc)
     if isinstance(verdict, Invoice):
         return FileReport(
@@ -120,6 +129,8 @@ def _as_read(path: str, size: int, doc: formats.Document, rejection: Rejection) 
     """A rejected document shows its values as written: what there is to fix."""
     if isinstance(doc, EInvoiceDocument):
         return _terms_as_read(path, size, doc, rejection)
+    if isinstance(doc, ExtractedDocument):
+        return _fields_as_read(path, size, doc, rejection)
     items = _rows(
         doc.items,
         lambda i: {
@@ -143,6 +154,33 @@ def _as_read(path: str, size: int, doc: formats.Document, rejection: Rejection) 
         taxes,
         len(doc.items),
         len(doc.taxes),
+    )
+
+
+def _fields_as_read(
+    path: str, size: int, doc: ExtractedDocument, rejection: Rejection
+) -> FileReport:
+    """A template's fields as it gave them (SPEC 2.6), its lines as items."""
+    header: dict[str, str | None] = {}
+    if doc.template is not None:
+        header["template"] = doc.template
+    for name, value in doc.fields.items():
+        if name != "lines":
+            header[name] = _cell(value)
+    lines = doc.fields.get("lines")
+    rows = [line for line in lines if isinstance(line, dict)] if isinstance(lines, list) else []
+    # One set of columns for every row: a template's lines differ (a note, a header).
+    columns = list(dict.fromkeys(str(k) for line in rows[:MAX_ROWS] for k in line))
+    return FileReport(
+        path,
+        size,
+        rejection.format,
+        rejection,
+        header,
+        _rows(rows, lambda line: {c: _cell(line.get(c)) for c in columns}),
+        (),
+        len(rows),
+        0,
     )
 
 

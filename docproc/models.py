@@ -46,6 +46,8 @@ class Format(StrEnum):
     UBL = "ubl"
     CII = "cii"
     FACTUR_X = "factur-x"
+    PDF_TEXT = "pdf-text"
+    PDF_OCR = "pdf-ocr"
     UNKNOWN = "unknown"
 
 

@@ -63,6 +63,13 @@ class Settings(BaseSettings):
     sns_verify: bool = True
     sns_topic_arns: str = ""
     sns_max_age_seconds: int = Field(default=DEFAULT_SNS_MAX_AGE_SECONDS, gt=0)
+    # SPEC 2.6: plain PDFs. The user's invoice2data templates (a folder or
+    # s3://bucket/prefix), added to the shipped ones; OCR of scans; the languages
+    # Tesseract reads; the limit on one PDF's text extraction or OCR (SPEC 2.5).
+    templates: str | None = None
+    ocr: Literal["off", "tesseract"] = "off"
+    ocr_languages: str = Field(default="eng+deu+fra", pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$")
+    extract_timeout_seconds: float = Field(default=30, gt=0)
 
     @field_validator("database_url")
     @classmethod
@@ -96,6 +103,14 @@ class Settings(BaseSettings):
                 f"ship: use {backend}+{MYSQL_DRIVER}://user:pw@host:3306/db"
             )
         return value
+
+    @field_validator("ocr", mode="before")
+    @classmethod
+    def _ocr_off(cls, value: object) -> object:
+        """`DOCPROC_OCR=` (empty) or `none` is off, as an unset variable is."""
+        if isinstance(value, str) and value.strip().lower() in {"", "none", "false", "0"}:
+            return "off"
+        return value.strip().lower() if isinstance(value, str) else value
 
     @property
     def topic_arns(self) -> frozenset[str]:

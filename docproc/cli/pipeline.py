@@ -338,11 +338,17 @@ def validate(
     """
     import json
 
+    from docproc.errors import DocprocError
     from docproc.inspection import check, render
+    from docproc.pdfoptions import pdf_options
     from docproc.settings import get_settings
 
     load_settings()
     limit = get_settings().max_document_bytes
+    try:
+        pdf = pdf_options(get_settings())
+    except DocprocError as exc:
+        fail(str(exc))
     reports = []
     for path in files:
         if not path.is_file():
@@ -352,7 +358,7 @@ def validate(
             data = path.read_bytes() if size <= limit else None
         except OSError as exc:
             fail(f"cannot read {path}: {exc.strerror or exc}")
-        reports.append(check(str(path), data, size, limit))
+        reports.append(check(str(path), data, size, limit, pdf))
     if as_json:
         typer.echo(json.dumps([r.as_json() for r in reports], indent=2, ensure_ascii=False))
     else:

@@ -2,7 +2,8 @@
 
 Every reader of `docproc.formats` returns one of these and every rule set of
 `docproc.rules` reads one: text format v1's header fields and item lines
-(`ParsedDocument`), or an e-invoice's EN 16931 business terms (`EInvoiceDocument`).
+(`ParsedDocument`), an e-invoice's EN 16931 business terms (`EInvoiceDocument`), or
+the fields a template read from a plain PDF (`ExtractedDocument`).
 Values stay text so that the rules can judge them as written (`1.500` has three
 decimals, as the official BR-DEC rules count).
 """
@@ -10,7 +11,9 @@ decimals, as the official BR-DEC rules count).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from docproc.models import Format, Problem, Reason
 
@@ -174,7 +177,51 @@ class EInvoiceDocument:
         return self.profile is not None and _LINELESS_PROFILE.fullmatch(self.profile) is not None
 
 
-Document = ParsedDocument | EInvoiceDocument
+# What a `no_template` report shows of a PDF's text, so that a user can write one (SPEC 2.6).
+TEXT_HEAD_LINES = 40
+
+
+@dataclass(frozen=True)
+class ExtractedDocument:
+    """A PDF without an embedded invoice, read by a template (SPEC 2.6): the fields as the
+    invoice2data template gave them (text, numbers, datetimes, lists of line dicts), no
+    rule applied.
+
+    `template` is the template's name (its file name without `.yml`), None when none
+    matched; `text_head` is the first lines of the text, for `no_template`; `problems`
+    holds what kept it from being read (malformed_document, no_text, no_template, a
+    template that failed).
+    """
+
+    format: Format
+    problems: tuple[Problem, ...] = ()
+    template: str | None = None
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    text_head: tuple[str, ...] = ()
+    pages: int = 0
+
+    @property
+    def invoice_id(self) -> str | None:
+        """The invoice number as the template read it (for run names)."""
+        value = self.fields.get("invoice_number")
+        return str(value).strip() or None if value is not None else None
+
+    @property
+    def profile(self) -> str | None:
+        """`template:<name>`, as SPEC 2.6 records it."""
+        return f"template:{self.template}" if self.template else None
+
+    @property
+    def summary(self) -> str:
+        """One line for logs: the invoice number, the template and the format."""
+        if self.template is None:
+            what = self.problems[0].reason.value if self.problems else "no template"
+            return f"unreadable {self.format.value} document ({what})"
+        number = self.invoice_id or "(no invoice number)"
+        return f"{number} by template {self.template} ({self.format.value})"
+
+
+Document = ParsedDocument | EInvoiceDocument | ExtractedDocument
 
 
 def oversized(size: int, limit: int) -> ParsedDocument:

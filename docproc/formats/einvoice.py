@@ -2,22 +2,27 @@
 
 `read_einvoice` recognises the container from the bytes (SPEC section 2), takes the
 embedded invoice out of a PDF (2.4), parses the XML through the one hardened door
-(2.5) and maps UBL (2.2) or CII (2.3) onto EN 16931's terms. It never raises: a bad
-document is a result.
+(2.5) and maps UBL (2.2) or CII (2.3) onto EN 16931's terms. Given `pdf` options, a PDF
+that embeds no XML file goes to the template reader instead (2.6, `plainpdf`). It never
+raises: a bad document is a result.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING, overload
 
 from lxml import etree
 
 from docproc.formats import cii, ubl
-from docproc.formats.document import EInvoiceDocument
+from docproc.formats.document import EInvoiceDocument, ExtractedDocument
 from docproc.formats.sniff import Kind, container
 from docproc.formats.xml import parse
 from docproc.models import Format, Problem, Reason
 from docproc.rules.problems import never_raises
+
+if TYPE_CHECKING:
+    from docproc.formats.plainpdf import PdfOptions
 
 ORDER_X_NS = "urn:un:unece:uncefact:data:SCRDMCCBDACIOMessageStructure:100"
 _Reader = Callable[[etree._Element, Format], EInvoiceDocument]
@@ -29,20 +34,35 @@ _READERS: dict[str, tuple[_Reader, Format]] = {
 }
 
 
-def _unreadable(exc: Exception, data: bytes, *, max_bytes: int) -> EInvoiceDocument:
+def _unreadable(
+    exc: Exception, data: bytes, *, max_bytes: int, pdf: PdfOptions | None = None
+) -> EInvoiceDocument | ExtractedDocument:
     return EInvoiceDocument.failed(
         Format.UNKNOWN,
         Problem(Reason.MALFORMED_DOCUMENT, f"the document could not be read ({exc!r})"),
     )
 
 
+@overload
+def read_einvoice(data: bytes, *, max_bytes: int, pdf: None = None) -> EInvoiceDocument: ...
+@overload
+def read_einvoice(
+    data: bytes, *, max_bytes: int, pdf: PdfOptions
+) -> EInvoiceDocument | ExtractedDocument: ...
 @never_raises(_unreadable)
-def read_einvoice(data: bytes, *, max_bytes: int) -> EInvoiceDocument:
-    """The e-invoice in `data`, its problems carried in the result; never raises."""
-    return _read(data, max_bytes)
+def read_einvoice(
+    data: bytes, *, max_bytes: int, pdf: PdfOptions | None = None
+) -> EInvoiceDocument | ExtractedDocument:
+    """The e-invoice in `data`, its problems carried in the result; never raises.
+
+    Without `pdf`, a PDF that embeds no XML is `unsupported_format` (an e-invoice reader
+    alone); with it, that PDF is read by templates under those options."""
+    return _read(data, max_bytes, pdf)
 
 
-def _read(data: bytes, max_bytes: int) -> EInvoiceDocument:
+def _read(
+    data: bytes, max_bytes: int, pdf: PdfOptions | None
+) -> EInvoiceDocument | ExtractedDocument:
     if len(data) > max_bytes:
         return EInvoiceDocument.failed(
             Format.UNKNOWN,
@@ -55,6 +75,15 @@ def _read(data: bytes, max_bytes: int) -> EInvoiceDocument:
         from docproc.formats.pdf import embedded_invoice
 
         xml = embedded_invoice(data, max_bytes=max_bytes, is_invoice=_is_invoice)
+        if xml is None:
+            if pdf is None:
+                return EInvoiceDocument.failed(
+                    Format.UNKNOWN,
+                    Problem(Reason.UNSUPPORTED_FORMAT, "the PDF embeds no UBL or CII invoice"),
+                )
+            from docproc.formats.plainpdf import read_plain_pdf
+
+            return read_plain_pdf(data, pdf)
         if isinstance(xml, Problem):
             return EInvoiceDocument.failed(Format.UNKNOWN, xml)
         return _read_xml(xml, Format.FACTUR_X)

@@ -39,8 +39,9 @@ class _Attachment:
 
 def embedded_invoice(
     data: bytes, *, max_bytes: int, is_invoice: Callable[[bytes], bool]
-) -> bytes | Problem:
-    """The bytes of the PDF's embedded invoice, or the Problem that keeps them out.
+) -> bytes | Problem | None:
+    """The bytes of the PDF's embedded invoice, or the Problem that keeps them out, or
+    None for a PDF that embeds no XML file at all (a plain PDF, read as SPEC 2.6 says).
 
     `is_invoice` tells whether an embedded XML file is a UBL or CII invoice, for a PDF
     whose invoice has none of the preferred names. Never raises.
@@ -73,7 +74,7 @@ def embedded_invoice(
 
 def _embedded_invoice(
     data: bytes, max_bytes: int, is_invoice: Callable[[bytes], bool]
-) -> bytes | Problem:
+) -> bytes | Problem | None:
     reader = PdfReader(io.BytesIO(data), strict=False)
     # An owner password only restricts printing and opens with the empty user password.
     if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
@@ -84,12 +85,14 @@ def _embedded_invoice(
             if any(name.lower() == preferred for name in attachment.names):
                 return _content(attachment, max_bytes)
     invoices: list[tuple[_Attachment, bytes]] = []
+    any_xml = False
     for attachment in attachments:
         is_xml = attachment.subtype in _XML_SUBTYPES or any(
             name.lower().endswith(".xml") for name in attachment.names
         )
         if not is_xml:
             continue
+        any_xml = True
         content = _content(attachment, max_bytes)
         if isinstance(content, Problem):
             return content
@@ -104,7 +107,9 @@ def _embedded_invoice(
             f"the PDF embeds {len(invoices)} invoices ({names}) and names none of them "
             f"{' or '.join(PREFERRED_NAMES)}",
         )
-    found = ", ".join(repr(a.names[0]) for a in attachments) or "no file"
+    if not any_xml:
+        return None  # a plain PDF: its pages are the invoice (SPEC 2.6)
+    found = ", ".join(repr(a.names[0]) for a in attachments)
     return Problem(
         Reason.UNSUPPORTED_FORMAT,
         f"the PDF embeds no UBL or CII invoice (it embeds {found})",
