@@ -19,7 +19,8 @@ from docproc.formats import templates as tpl
 from docproc.formats.document import TEXT_HEAD_LINES, ExtractedDocument
 from docproc.formats.plainpdf import PdfOptions, read_plain_pdf
 from docproc.models import Format, Invoice, Reason, Rejection
-from tests.unit.catch_all import no_bug_caught
+from tests.support.catch_all import no_bug_caught
+from tests.support.plainpdf import ACME
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "data" / "textpdf" / "templates"
 needs_poppler = pytest.mark.skipif(
@@ -29,25 +30,6 @@ needs_tesseract = pytest.mark.skipif(
     not pdftext.available("tesseract"), reason="tesseract-ocr is not installed"
 )
 pytestmark = needs_poppler
-
-ACME = """\
-ACME Tools GmbH                                   Rechnung / Invoice
-Werkzeugstrasse 1, 10115 Berlin                   VAT ID: DE 123 456 789
-
-Bill to: Globex Corporation
-Invoice number: ACME-2024-0042
-Date: 2024-03-05
-Due: 2024-04-04
-
-Description                     Qty      Price     Amount
-Hammer, steel                     2      12.50      25.00
-Screwdriver set                   1      40.00      40.00
-Workbench                         1     120.00     120.00
-
-Net:       185.00
-VAT:        35.15
-Total:     220.15 EUR
-"""
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,8 @@ from docproc.formats import pdftext
 from docproc.formats import templates as tpl
 from docproc.formats.plainpdf import PdfOptions
 from docproc.models import Format, Invoice, Reason, Rejection
-from tests.unit.catch_all import no_bug_caught
-from tests.unit.test_plainpdf import ACME
+from tests.support.catch_all import no_bug_caught
+from tests.support.plainpdf import ACME
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "textpdf"
 TEMPLATES = DATA / "templates"
