@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from docproc import formats, rules
 from docproc.formats.document import EInvoiceDocument, ExtractedDocument, RawDate
-from docproc.models import Format, Invoice, Item, Rejection, Tax
+from docproc.models import Format, Invoice, Item, OfficialRules, Rejection, Tax
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -28,6 +28,7 @@ _HEADER_FIELDS = tuple(f.name for f in fields(Invoice) if f.name not in ("items"
 # characters of a value (a hostile file can hold 100,000 lines or a 4 MB name).
 MAX_ROWS = 50
 MAX_CELL = 500
+MAX_FINDINGS_SHOWN = 20
 # An e-invoice's terms as read, in the order of the invoices table.
 _TERMS = tuple(
     name
@@ -71,6 +72,10 @@ class FileReport:
             "problems": [{"reason": str(p.reason), "detail": p.detail} for p in rejection.problems]
             if rejection
             else [],
+            "findings": [
+                {"rule": f.rule, "flag": str(f.flag), "location": f.location, "message": f.message}
+                for f in self.verdict.findings
+            ],
         }
 
 
@@ -98,10 +103,16 @@ def _rows(
 
 
 def check(
-    path: str, data: bytes | None, size: int, limit: int, pdf: formats.PdfOptions | None = None
+    path: str,
+    data: bytes | None,
+    size: int,
+    limit: int,
+    pdf: formats.PdfOptions | None = None,
+    official_rules: OfficialRules = OfficialRules.OFF,
 ) -> FileReport:
     """Judge one document as the pipeline would; `data` is None when it is over `limit`;
-    `pdf` says how a plain PDF is read (settings' OCR and templates; the defaults else)."""
+    `pdf` says how a plain PDF is read (settings' OCR and templates; the defaults else),
+    `official_rules` whether the official rules judge too (SPEC 3.1)."""
     doc: formats.Document
     if data is None:
         doc = formats.oversized(size, limit)
@@ -109,7 +120,7 @@ def check(
         doc = formats.read(data, max_bytes=limit)
     else:
         doc = formats.read(data, max_bytes=limit, pdf=pdf)
-    verdict = rules.judge(doc)
+    verdict = rules.judge(doc, official_rules)
     if isinstance(verdict, Invoice):
         return FileReport(
             path,
@@ -229,6 +240,15 @@ def render(report: FileReport, console: Console) -> None:
         for row in rows:
             table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
         console.print(table)
+    if report.verdict.findings:
+        shown = report.verdict.findings[:MAX_FINDINGS_SHOWN]
+        title = "the official rules' findings (SPEC 3.1)"
+        if len(shown) < len(report.verdict.findings):
+            title += f": the first {len(shown)} of {len(report.verdict.findings)}"
+        found = Table("rule", "flag", "message", "location", title=title, title_justify="left")
+        for f in shown:
+            found.add_row(f.rule, str(f.flag), f.message, f.location)
+        console.print(found)
     if isinstance(report.verdict, Rejection):
         reasons = Table("reason", "detail", title="would be rejected for", title_justify="left")
         for problem in report.verdict.problems:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -75,6 +75,14 @@ class Problem:
 
     reason: Reason
     detail: str
+
+
+class OfficialRules(StrEnum):
+    """`DOCPROC_OFFICIAL_RULES` (SPEC 3.1): what the official rules' findings do."""
+
+    REPORT = "report"  # stored and shown; a fatal one flags a loaded invoice nonconformant
+    ENFORCE = "enforce"  # a fatal one rejects the document rule_violation
+    OFF = "off"  # not run
 
 
 class FindingFlag(StrEnum):
@@ -187,6 +195,8 @@ class Invoice:
     prepaid: Decimal = Decimal("0.00")
     rounding: Decimal = Decimal("0.00")
     payable: Decimal | None = None
+    # The official rules' findings (SPEC 3.1): stored beside the document, not the invoice.
+    findings: tuple[Finding, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         if not self.issuer_key:
@@ -210,6 +220,7 @@ class Rejection:
     issuer_key: str | None = None
     customer_id: str | None = None
     invoice_id: str | None = None
+    findings: tuple[Finding, ...] = ()  # the official rules' (SPEC 3.1)
 
     @property
     def reasons(self) -> tuple[Reason, ...]:

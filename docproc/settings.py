@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from docproc.models import DEFAULT_MAX_DOCUMENT_BYTES
+from docproc.models import DEFAULT_MAX_DOCUMENT_BYTES, OfficialRules
 
 DEFAULT_SQLITE = Path(".docproc") / "docproc.db"
 DEFAULT_REJECT_PREFIX = "rejected/"
@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     ocr: Literal["off", "tesseract"] = "off"
     ocr_languages: str = Field(default="eng+deu+fra", pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$")
     extract_timeout_seconds: float = Field(default=30, gt=0)
+    # SPEC 3.1: the official EN 16931 / Factur-X rules as a second judge of e-invoices.
+    official_rules: OfficialRules = OfficialRules.REPORT
 
     @field_validator("database_url")
     @classmethod

@@ -358,7 +358,7 @@ def validate(
             data = path.read_bytes() if size <= limit else None
         except OSError as exc:
             fail(f"cannot read {path}: {exc.strerror or exc}")
-        reports.append(check(str(path), data, size, limit, pdf))
+        reports.append(check(str(path), data, size, limit, pdf, get_settings().official_rules))
     if as_json:
         typer.echo(json.dumps([r.as_json() for r in reports], indent=2, ensure_ascii=False))
     else:

@@ -157,6 +157,9 @@ class EInvoiceDocument:
     lines: tuple[RawLine, ...] = ()
     taxes: tuple[RawTax, ...] = ()
     allowances_charges: tuple[RawAllowanceCharge, ...] = ()
+    # The XML the hardened parser accepted (a PDF's attachment, not the PDF): what the
+    # official rules (SPEC 3.1) are run on, so that Saxon never sees refused bytes.
+    xml: bytes | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def failed(cls, fmt: Format, problem: Problem) -> EInvoiceDocument:

