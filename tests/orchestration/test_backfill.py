@@ -165,6 +165,20 @@ def test_a_flapping_network_splits_the_batch_load_until_it_goes_through(
     assert len(pipeline.target_keys()) == FLAPPING
 
 
+def test_a_batch_whose_fetch_fails_fails_alone(pipeline: Pipeline, s3_faults: FaultProxy) -> None:
+    """Its load never runs (Prefect leaves it pending): the backfill still ends with a
+    summary, the batch's documents `failed` with the fetch's error, the others done."""
+    for i in range(30):
+        pipeline.upload(key(i), document(i))
+    s3_faults.drop_when(f"GET /{pipeline.source}/archive/2024/0015".encode(), times=10)
+    state, summary = backfill(pipeline, batch_size=10)
+    assert s3_faults.dropped == 4  # the first try and the fetch task's three retries
+    assert state.is_failed()
+    assert summary.statuses["failed"] == 10
+    assert summary.statuses["loaded"] + summary.statuses["rejected"] == 20
+    assert all("ConnectionClosedError" in error for _, error in summary.failures)
+
+
 def test_backfill_command_prints_a_summary_and_exits_1_on_rejections(archive: Pipeline) -> None:
     result = CliRunner().invoke(
         app, ["backfill", f"s3://{archive.source}/archive/", "--batch-size", "100"]
