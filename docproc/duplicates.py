@@ -16,7 +16,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import NamedTuple
 
-from docproc.models import Invoice, Item, ObjectRef, Tax
+from docproc.models import Invoice, Item, ObjectRef, Reason, Rejection, Status, Tax
 
 # Invoice fields that say how or where a document was written, not what it bills.
 NOT_BUSINESS = frozenset({"format", "profile", "items", "taxes"})
@@ -129,6 +129,18 @@ class Decision:
     @property
     def flags(self) -> tuple[str, ...]:
         return (POSSIBLE_DUPLICATE,) if self.suspect_of is not None else ()
+
+
+def status_of(judged: Decision | Rejection) -> tuple[Status, tuple[str, ...]]:
+    """The `documents` status and reasons (SPEC sections 4 and 10) of an invoice as the
+    loader judged it, or of a rejected document."""
+    if isinstance(judged, Rejection):
+        return Status.REJECTED, judged.reasons
+    if judged.kind == Kind.CONFLICT:
+        return Status.REJECTED, (Reason.CONFLICTING_DUPLICATE,)
+    if judged.kind == Kind.DUPLICATE:
+        return Status.DUPLICATE, ()
+    return Status.LOADED, ()
 
 
 def decide(

@@ -120,15 +120,17 @@ def retried(
     call: Callable[[], T],
     waits: Sequence[float],
     on_wait: Callable[[BaseException, float], None] | None = None,
+    retry_if: Callable[[BaseException], bool] = is_transient,
 ) -> T:
     """`call()`, again after each of `waits` (each stretched by up to half again, so that
-    callers spread out) while it fails with a transient error; then its error is raised.
-    `on_wait` hears of each error and the wait before the next attempt."""
+    callers spread out) while it fails with an error `retry_if` accepts (a transient one
+    unless told); then its error is raised. `on_wait` hears of each error and the wait
+    before the next attempt."""
     for wait in (*waits, None):
         try:
             return call()
         except Exception as exc:
-            if wait is None or not is_transient(exc):
+            if wait is None or not retry_if(exc):
                 raise
             if on_wait is not None:
                 on_wait(exc, wait)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
+from enum import Enum
 from typing import Any
 
+from docproc import rows
 from docproc.duplicates import Decision, Kind
 from docproc.ids import path_segment
 from docproc.models import Format, Invoice, Item, ObjectRef, Rejection
@@ -81,62 +83,46 @@ def _number(value: Decimal | None) -> str:
     return "" if value is None else format(value, "f")
 
 
-def _item_cells(item: Item) -> list[str]:
-    return [
-        str(item.line_no),
-        _text(item.description),
-        _money(item.amount),
-        _money(item.tax),
-    ]
+def _source(column: str) -> tuple[type[Invoice] | type[Item], str]:
+    """The field a CSV column holds: the invoice's of that name, else the item's (`item_` cut)."""
+    if column in rows.FIELDS[Invoice]:
+        return Invoice, column
+    if (name := column.removeprefix("item_")) in rows.FIELDS[Item]:
+        return Item, name
+    raise TypeError(f"CSV column {column} names no field of Invoice or Item")
 
 
-def _item_v2_cells(item: Item) -> list[str]:
-    return [
-        _text(item.line_id),
-        _number(item.quantity),
-        _text(item.unit_code),
-        _number(item.unit_price),
-        _text(item.tax_category),
-        _number(item.tax_rate),
-    ]
+_SOURCES = [_source(column) for column in CSV_COLUMNS]
+
+
+def _csv_cell(cls: type[Invoice] | type[Item], name: str, value: object) -> str:
+    """A value as SPEC section 5 writes it: ISO dates, money with 2 decimals, quantities
+    and rates as written, text defused."""
+    if value is None:
+        return ""
+    if isinstance(value, Enum):  # a code of docproc's own (format, document type)
+        return str(value)
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, Decimal):
+        return _money(value) if rows.is_money(cls, name) else _number(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
 
 
 def invoice_csv(invoice: Invoice) -> bytes:
     """One row per item (one with empty item cells when there are none), RFC 4180 quoting."""
-    head = [
-        _text(invoice.customer_id),
-        _text(invoice.invoice_id),
-        invoice.invoice_date.isoformat(),
-        _text(invoice.seller),
-        _text(invoice.buyer),
-        _text(invoice.currency),
-        _money(invoice.amount),
-        _money(invoice.tax_total),
-        _money(invoice.total),
-        _text(invoice.total_in_words),
-    ]
-    head_v2 = [
-        _text(invoice.issuer_key),
-        str(invoice.document_type),
-        _text(invoice.type_code),
-        str(invoice.format),
-        _text(invoice.seller_tax_id),
-        _text(invoice.buyer_tax_id),
-        invoice.due_date.isoformat() if invoice.due_date else "",
-        _money(invoice.allowance_total),
-        _money(invoice.charge_total),
-        _money(invoice.net_total),
-        _money(invoice.prepaid),
-        _money(invoice.rounding),
-        _money(invoice.payable),
-    ]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     writer.writerow(CSV_COLUMNS)
-    for item in invoice.items:
-        writer.writerow([*head, *_item_cells(item), *head_v2, *_item_v2_cells(item)])
-    if not invoice.items:
-        writer.writerow([*head, "", "", "", "", *head_v2, "", "", "", "", "", ""])
+    for item in invoice.items or (None,):
+        writer.writerow(
+            ""
+            if cls is Item and item is None
+            else _csv_cell(cls, name, getattr(invoice if cls is Invoice else item, name))
+            for cls, name in _SOURCES
+        )
     return out.getvalue().encode("utf-8")
 
 

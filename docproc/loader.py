@@ -1,4 +1,5 @@
-"""Writing outcomes to the database: one transaction per batch, so each invoice is all or nothing.
+"""Writing outcomes to the database: one transaction per batch (or, when a fault cuts it
+short, per piece of it), so each invoice is all or nothing.
 
 Every statement is an upsert or a replace keyed by the SPEC's unique keys, so a
 retry after a lost connection, or the same object processed twice, converges
@@ -9,47 +10,48 @@ Values are always bound parameters.
 
 from __future__ import annotations
 
-import hashlib
-import random
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from dataclasses import replace as dataclass_replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
     Connection,
     Engine,
-    Table,
     bindparam,
     create_engine,
-    delete,
     select,
     tuple_,
     update,
 )
-from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.sql.elements import ColumnElement
 
-from docproc import duplicates
-from docproc.duplicates import Decision, Kind, LoadedDocument
+from docproc import duplicates, pieces, rows
+from docproc.duplicates import Decision, LoadedDocument, status_of
+from docproc.errors import retried
 from docproc.models import (
-    DocumentType,
     FetchedObject,
-    Format,
     Invoice,
-    Item,
     ObjectRef,
-    Reason,
     Rejection,
     Status,
-    Tax,
 )
-from docproc.schema import documents, invoice_items, invoice_taxes, invoices
+from docproc.rows import key_sha256, upsert, versions
+from docproc.schema import documents, invoices
+
+# Waits before each new attempt after a lost race: short, the winner commits in ms.
+RACE_WAITS = (0.02, 0.04, 0.06, 0.08)
+# MySQL's deadlock and lock wait timeout: a race for a number not yet loaded.
+_RACE_CODES = frozenset({1213, 1205})
+_DUPLICATE_ENTRY = 1062
+Publish = Callable[[Sequence[Decision]], None]
+# Waits before a document that failed alone is tried again: a lost connection is back at
+# once, a restarting server in seconds (what the tasks' retries wait, 1 + 2 + 4 s).
+PIECE_WAITS = (0.1, 0.5, 1.0, 2.0, 4.0)
 
 
 @dataclass(frozen=True)
@@ -77,58 +79,20 @@ def now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
-def _versions(
-    table: Any, refs: Iterable[ObjectRef]
-) -> tuple[dict[tuple[str, str, str], ObjectRef], ColumnElement[bool]]:
-    """These versions keyed as `documents` stores them (bucket, key digest, ETag), and the
-    condition that selects their rows of `table` (`documents` or an alias of it)."""
-    by_digest = {(r.bucket, _key_sha256(r.key), r.etag or ""): r for r in refs}
-    version = tuple_(table.c.bucket, table.c.object_key_sha256, table.c.etag)
-    return by_digest, version.in_(list(by_digest))
-
-
-def _upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """INSERT, or UPDATE every non-key column when the unique key already exists."""
-    if not rows:
-        return
-    keys = _conflict_columns(table)
-    update = [c.name for c in table.columns if c.name not in keys and not c.primary_key]
-    if conn.dialect.name == "sqlite":
-        lite = sqlite.insert(table)
-        stmt: Any = lite.on_conflict_do_update(
-            index_elements=keys, set_={c: lite.excluded[c] for c in update}
-        )
-    else:
-        my = mysql.insert(table)
-        stmt = my.on_duplicate_key_update({c: my.inserted[c] for c in update})
-    conn.execute(stmt, list(rows))
-
-
-def _conflict_columns(table: Table) -> list[str]:
-    if table is documents:
-        return ["bucket", "object_key_sha256", "etag"]
-    return [c.name for c in table.primary_key.columns]
-
-
-def _key_sha256(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-
-
 def _document_row(
     ref: ObjectRef,
-    status: Status,
-    fmt: Format,
-    reasons: Iterable[str],
+    judged: Decision | Rejection,
     ids: Invoice | Rejection,
     flow_run_id: str | None,
     at: datetime,
 ) -> dict[str, Any]:
+    status, reasons = status_of(judged)
     return {
         "bucket": ref.bucket,
         "object_key": ref.key,
-        "object_key_sha256": _key_sha256(ref.key),
+        "object_key_sha256": key_sha256(ref.key),
         "etag": ref.etag or "",
-        "format": str(fmt),
+        "format": str(ids.format),
         "status": str(status),
         "reasons": ",".join(reasons) or None,
         "flags": None,
@@ -163,25 +127,74 @@ def record(
     """
     if not loaded and not rejected:
         return []
-    for attempt in range(1, RACE_ATTEMPTS + 1):
-        try:
-            return _record(engine, loaded, rejected, flow_run_id, replace, publish)
-        except (IntegrityError, OperationalError) as exc:
-            if attempt == RACE_ATTEMPTS or not _lost_race(exc):
-                raise
-            time.sleep(random.uniform(0, 0.05 * attempt))  # noqa: S311 (jitter, not a secret)
-    raise AssertionError("unreachable")
+    attempt = partial(_record, engine, loaded, rejected, flow_run_id, replace, publish)
+    return retried(attempt, RACE_WAITS, retry_if=_lost_race)
 
 
-RACE_ATTEMPTS = 5
-# MySQL's deadlock and lock wait timeout: a race for a number not yet loaded.
-_RACE_CODES = frozenset({1213, 1205})
-_DUPLICATE_ENTRY = 1062
-Publish = Callable[[Sequence[Decision]], None]
+@dataclass(frozen=True)
+class Recorded:
+    """What `record_in_pieces` wrote (each invoice's decision), and what it could not: the
+    versions left without a `documents` row, and the error that stopped it."""
+
+    decisions: list[Decision]
+    unwritten: list[ObjectRef]
+    error: BaseException | None = None
 
 
-def _lost_race(exc: IntegrityError | OperationalError) -> bool:
+@dataclass(frozen=True)
+class _Entry:
+    """One document of a batch to record: a valid invoice or a rejection."""
+
+    ref: ObjectRef
+    loaded: tuple[Invoice, FetchedObject] | None = None
+    rejected: tuple[ObjectRef, Rejection] | None = None
+
+
+def record_in_pieces(
+    engine: Engine,
+    loaded: Sequence[tuple[Invoice, FetchedObject]] = (),
+    rejected: Sequence[tuple[ObjectRef, Rejection]] = (),
+    flow_run_id: str | None = None,
+    *,
+    replace: bool = False,
+    publish: Publish | None = None,
+    waits: Sequence[float] = PIECE_WAITS,
+    on_split: Callable[[int, BaseException], None] | None = None,
+) -> Recorded:
+    """`record` for a batch: one transaction while it gets through, smaller ones when not.
+
+    A transaction that a transient fault ends (a lost connection, a throttled PUT) is
+    written again as its halves, down to one document, each its own transaction
+    (`docproc.pieces`). The pieces are taken in key order, earlier keys first, so the
+    batch is still judged as if its documents came one after another (SPEC section 10).
+    A document that still fails alone is left unwritten with every later one, for a
+    later run to take in the same order; each transaction is all or nothing, and
+    `record` is idempotent, so nothing is doubled or half-written.
+    """
+    entries = sorted(
+        [_Entry(obj.ref, loaded=(inv, obj)) for inv, obj in loaded]
+        + [_Entry(ref, rejected=(ref, rej)) for ref, rej in rejected],
+        key=lambda e: (e.ref.key, e.ref.etag or ""),
+    )
+
+    def write(piece: Sequence[_Entry]) -> list[Decision]:
+        return record(
+            engine,
+            [e.loaded for e in piece if e.loaded is not None],
+            [e.rejected for e in piece if e.rejected is not None],
+            flow_run_id,
+            replace=replace,
+            publish=publish,
+        )
+
+    written = pieces.in_pieces(entries, write, waits, on_split)
+    return Recorded(written.results, [e.ref for e in written.unwritten], written.error)
+
+
+def _lost_race(exc: BaseException) -> bool:
     """Another transaction inserted the same number first (or SQLite's writer was busy)."""
+    if not isinstance(exc, IntegrityError | OperationalError):
+        return False
     orig = exc.orig
     code = orig.args[0] if orig is not None and orig.args else None
     if code in _RACE_CODES:
@@ -209,20 +222,11 @@ def _record(
             for d, (_, obj) in zip(decisions, ordered, strict=True)
             if d.writes
         }
-        _write_invoices(conn, list(winners.values()), at, set(winners) - stored)
+        rows.write(conn, list(winners.values()), at, set(winners) - stored)
         doc_rows = [_decision_row(d, flow_run_id, at) for d in decisions] + [
-            _document_row(
-                ref,
-                Status.REJECTED,
-                rejection.format,
-                rejection.reasons,
-                rejection,
-                flow_run_id,
-                at,
-            )
-            for ref, rejection in rejected
+            _document_row(ref, rejection, rejection, flow_run_id, at) for ref, rejection in rejected
         ]
-        _upsert(conn, documents, doc_rows)
+        upsert(conn, documents, doc_rows)
         decisions = _link(conn, decisions)
         if publish is not None and decisions:
             # Two writers of one number in a batch (replace): the rows are the last one's,
@@ -239,14 +243,7 @@ def _record(
 
 
 def _decision_row(d: Decision, flow_run_id: str | None, at: datetime) -> dict[str, Any]:
-    reasons: tuple[str, ...]
-    if d.kind == Kind.CONFLICT:
-        status, reasons = Status.REJECTED, (str(Reason.CONFLICTING_DUPLICATE),)
-    elif d.kind == Kind.DUPLICATE:
-        status, reasons = Status.DUPLICATE, ()
-    else:
-        status, reasons = Status.LOADED, ()
-    row = _document_row(d.ref, status, d.invoice.format, reasons, d.invoice, flow_run_id, at)
+    row = _document_row(d.ref, d, d.invoice, flow_run_id, at)
     row["flags"] = ",".join(d.flags) or None
     return row
 
@@ -258,7 +255,7 @@ def _decide(
     also returns the numbers that had rows before."""
     if not ordered:
         return [], set()
-    current = _lock_invoices(conn, sorted({(i.issuer_key, i.invoice_id) for i, _ in ordered}))
+    current = rows.stored(conn, sorted({(i.issuer_key, i.invoice_id) for i, _ in ordered}))
     stored = set(current)
     similar = _similar(conn, [inv for inv, _ in ordered])
     again = {obj.ref for inv, obj in ordered if _is_source(current, inv, obj.ref)}
@@ -297,7 +294,7 @@ def _suspects_recorded(conn: Connection, refs: set[ObjectRef]) -> dict[ObjectRef
     if not refs:
         return {}
     mine, other = documents.alias("mine"), documents.alias("other")
-    by_digest, selected = _versions(mine, refs)
+    by_digest, selected = versions(mine, refs)
     stmt = (
         select(
             mine.c.bucket,
@@ -323,85 +320,8 @@ def _suspects_recorded(conn: Connection, refs: set[ObjectRef]) -> dict[ObjectRef
 def read_invoice(engine: Engine, issuer_key: str, invoice_id: str) -> Invoice | None:
     """The invoice as its rows hold it, and so as its CSV was exported."""
     with engine.connect() as conn:
-        found = _lock_invoices(conn, [(issuer_key, invoice_id)], lock=False)
+        found = rows.stored(conn, [(issuer_key, invoice_id)], lock=False)
     return found[(issuer_key, invoice_id)][0] if found else None
-
-
-def _lock_invoices(
-    conn: Connection, keys: list[tuple[str, str]], lock: bool = True
-) -> dict[tuple[str, str], tuple[Invoice, LoadedDocument]]:
-    """The stored invoices of these numbers, locked until the commit, in key order."""
-    owner = tuple_(invoices.c.issuer_key, invoices.c.invoice_id)
-    stmt = (
-        select(invoices)
-        .where(owner.in_(keys))
-        .order_by(invoices.c.issuer_key, invoices.c.invoice_id)
-    )
-    rows = conn.execute(stmt.with_for_update() if lock else stmt).all()
-    if not rows:
-        return {}
-    found = [(r.issuer_key, r.invoice_id) for r in rows]
-    items: dict[tuple[str, str], list[Item]] = {k: [] for k in found}
-    taxes: dict[tuple[str, str], list[Tax]] = {k: [] for k in found}
-    item_owner = tuple_(invoice_items.c.issuer_key, invoice_items.c.invoice_id)
-    for i in conn.execute(
-        select(invoice_items).where(item_owner.in_(found)).order_by(invoice_items.c.line_no)
-    ):
-        items[(i.issuer_key, i.invoice_id)].append(
-            Item(
-                i.line_no,
-                i.description,
-                i.amount,
-                i.tax,
-                i.line_id,
-                i.quantity,
-                i.unit_code,
-                i.unit_price,
-                i.tax_category,
-                i.tax_rate,
-            )
-        )
-    tax_owner = tuple_(invoice_taxes.c.issuer_key, invoice_taxes.c.invoice_id)
-    for t in conn.execute(
-        select(invoice_taxes).where(tax_owner.in_(found)).order_by(invoice_taxes.c.entry_no)
-    ):
-        taxes[(t.issuer_key, t.invoice_id)].append(
-            Tax(t.kind, t.amount, t.category, t.rate, t.taxable_amount)
-        )
-    out = {}
-    for r in rows:
-        key = (r.issuer_key, r.invoice_id)
-        stored = Invoice(
-            customer_id=r.customer_id,
-            invoice_id=r.invoice_id,
-            invoice_date=r.invoice_date,
-            seller=r.seller,
-            buyer=r.buyer,
-            currency=r.currency,
-            amount=r.amount,
-            tax_total=r.tax_total,
-            total=r.total,
-            total_in_words=r.total_in_words,
-            items=tuple(items[key]),
-            taxes=tuple(taxes[key]),
-            issuer_key=r.issuer_key,
-            format=Format(r.format),
-            document_type=DocumentType(r.document_type),
-            type_code=r.type_code,
-            profile=r.profile,
-            due_date=r.due_date,
-            seller_tax_id=r.seller_tax_id,
-            buyer_tax_id=r.buyer_tax_id,
-            allowance_total=r.allowance_total,
-            charge_total=r.charge_total,
-            net_total=r.net_total,
-            prepaid=r.prepaid,
-            rounding=r.rounding,
-            payable=r.payable,
-        )
-        source = ObjectRef(r.source_bucket, r.source_key, r.source_etag or None)
-        out[key] = (stored, LoadedDocument(source, r.invoice_id))
-    return out
 
 
 def _similar(
@@ -451,7 +371,7 @@ def _link(conn: Connection, decisions: list[Decision]) -> list[Decision]:
     updates = [
         {
             "b_bucket": d.ref.bucket,
-            "b_sha": _key_sha256(d.ref.key),
+            "b_sha": key_sha256(d.ref.key),
             "b_etag": d.ref.etag or "",
             "b_of": target.id,
         }
@@ -474,103 +394,11 @@ def _link(conn: Connection, decisions: list[Decision]) -> list[Decision]:
 
 
 def _document_ids(conn: Connection, refs: set[ObjectRef]) -> dict[ObjectRef, int]:
-    by_digest, selected = _versions(documents, refs)
+    by_digest, selected = versions(documents, refs)
     stmt = select(
         documents.c.bucket, documents.c.object_key_sha256, documents.c.etag, documents.c.id
     ).where(selected)
     return {by_digest[(r.bucket, r.object_key_sha256, r.etag)]: r.id for r in conn.execute(stmt)}
-
-
-def _write_invoices(
-    conn: Connection,
-    batch: Sequence[tuple[Invoice, FetchedObject]],
-    at: datetime,
-    new: set[tuple[str, str]],
-) -> None:
-    """Numbers not stored before are plainly inserted: a racing insert of the same number
-    fails (and is judged again) instead of overwriting the winner's row."""
-    latest = {(inv.issuer_key, inv.invoice_id): (inv, obj) for inv, obj in batch}
-    if not latest:
-        return
-    invoice_rows: list[dict[str, Any]] = []
-    item_rows: list[dict[str, Any]] = []
-    tax_rows: list[dict[str, Any]] = []
-    for (issuer_key, invoice_id), (inv, obj) in latest.items():
-        owner = {"issuer_key": issuer_key, "invoice_id": invoice_id}
-        invoice_rows.append(
-            owner
-            | {
-                "customer_id": inv.customer_id,
-                "document_type": str(inv.document_type),
-                "type_code": inv.type_code,
-                "format": str(inv.format),
-                "profile": inv.profile,
-                "invoice_date": inv.invoice_date,
-                "due_date": inv.due_date,
-                "seller": inv.seller,
-                "seller_tax_id": inv.seller_tax_id,
-                "buyer": inv.buyer,
-                "buyer_tax_id": inv.buyer_tax_id,
-                "currency": inv.currency,
-                "amount": inv.amount,
-                "allowance_total": inv.allowance_total,
-                "charge_total": inv.charge_total,
-                "net_total": inv.net_total,
-                "tax_total": inv.tax_total,
-                "total": inv.total,
-                "prepaid": inv.prepaid,
-                "rounding": inv.rounding,
-                "payable": inv.payable,
-                "total_in_words": inv.total_in_words,
-                "source_bucket": obj.ref.bucket,
-                "source_key": obj.ref.key,
-                "source_etag": obj.ref.etag or "",
-                "content_sha256": obj.sha256 or "",
-                "loaded_at": at,
-            }
-        )
-        item_rows += [
-            owner
-            | {
-                "line_no": i.line_no,
-                "line_id": i.line_id,
-                "description": i.description,
-                "quantity": i.quantity,
-                "unit_code": i.unit_code,
-                "unit_price": i.unit_price,
-                "amount": i.amount,
-                "tax": i.tax,
-                "tax_category": i.tax_category,
-                "tax_rate": i.tax_rate,
-            }
-            for i in inv.items
-        ]
-        tax_rows += [
-            owner
-            | {
-                "entry_no": n,
-                "kind": t.kind,
-                "category": t.category,
-                "rate": t.rate,
-                "taxable_amount": t.taxable_amount,
-                "amount": t.amount,
-            }
-            for n, t in enumerate(inv.taxes, start=1)
-        ]
-    fresh = [r for r in invoice_rows if (r["issuer_key"], r["invoice_id"]) in new]
-    if fresh:
-        conn.execute(invoices.insert(), fresh)
-    _upsert(
-        conn, invoices, [r for r in invoice_rows if (r["issuer_key"], r["invoice_id"]) not in new]
-    )
-    keys = list(latest)
-    for child in (invoice_items, invoice_taxes):
-        owner_key = tuple_(child.c.issuer_key, child.c.invoice_id)
-        conn.execute(delete(child).where(owner_key.in_(keys)))
-    if item_rows:
-        conn.execute(invoice_items.insert(), item_rows)
-    if tax_rows:
-        conn.execute(invoice_taxes.insert(), tax_rows)
 
 
 def find_document(engine: Engine, ref: ObjectRef) -> DocumentRecord | None:
@@ -584,7 +412,7 @@ def find_document(engine: Engine, ref: ObjectRef) -> DocumentRecord | None:
         documents.c.flow_run_id,
     ).where(
         documents.c.bucket == ref.bucket,
-        documents.c.object_key_sha256 == _key_sha256(ref.key),
+        documents.c.object_key_sha256 == key_sha256(ref.key),
         documents.c.etag == (ref.etag or ""),
     )
     with engine.connect() as conn:
@@ -611,7 +439,7 @@ def recorded_versions(
     """
     if not refs:
         return {}
-    by_digest, selected = _versions(documents, refs)
+    by_digest, selected = versions(documents, refs)
     stmt = select(
         documents.c.bucket,
         documents.c.object_key_sha256,

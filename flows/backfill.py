@@ -59,6 +59,7 @@ class Batch:
     label: str
     todo: list[ListedObject]
     loaded: PrefectFuture[list[Document]]
+    steps: tuple[PrefectFuture[Any], ...] = ()  # fetch to export: the first that failed says why
 
 
 def _submit(
@@ -86,22 +87,28 @@ def _submit(
     exported = export_batch.submit(opaque(validated), label)
     after = [allow_failure(previous.loaded)] if previous else None
     loaded = load_batch.submit(opaque(validated), exported, label, replace, wait_for=after)
-    return Batch(label, todo, loaded)
+    return Batch(label, todo, loaded, (fetched, parsed, validated, exported))
 
 
 def _settle(batch: Batch, summary: Summary) -> None:
     """Wait for a batch and count it; a batch that failed after its retries fails alone."""
-    state = batch.loaded.wait() or batch.loaded.state
-    documents = batch.loaded.result(raise_on_failure=False)
+    batch.loaded.wait()
+    # A load whose earlier step failed never ran: its state is not final and has no result.
+    failed = next((f for f in (*batch.steps, batch.loaded) if _failed(f.state)), batch.loaded)
+    documents = failed.result(raise_on_failure=False) if failed.state.is_final() else None
     if not isinstance(documents, list):
-        error = f"{type(documents).__name__}: {documents}" if documents else str(state)
+        error = f"{type(documents).__name__}: {documents}" if documents else str(failed.state)
         get_run_logger().error("%s failed: %s", batch.label, error)
         for obj in batch.todo:
             summary.add(obj.ref.uri, Status.FAILED, error=error)
         return
     for d in documents:
-        status, reasons, error = d.outcome()
-        summary.add(d.uri, status, reasons, d.seconds, error, d.flags)
+        status, reasons, why = d.outcome()
+        summary.add(d.uri, status, reasons, d.seconds, why, d.flags)
+
+
+def _failed(state: State[Any]) -> bool:
+    return state.is_final() and not state.is_completed()
 
 
 def _finish(summary: Summary, uri: str) -> State[Summary]:

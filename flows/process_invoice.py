@@ -9,10 +9,10 @@ from prefect.client.schemas.objects import State
 from prefect.states import Completed, Failed
 
 from docproc import export as exporter
-from docproc.duplicates import Decision, Kind
+from docproc.duplicates import Decision, Kind, status_of
 from docproc.errors import DocprocError, Superseded
 from docproc.ids import is_id
-from docproc.models import Invoice, ObjectRef, Outcome, Reason, Rejection, Status
+from docproc.models import Invoice, ObjectRef, Outcome, Rejection, Status
 from flows.naming import artifact_key, name_run, publish
 from tasks.pipeline import check_processed, fetch, load, parse, reject, validate
 
@@ -72,11 +72,9 @@ def _process(ref: ObjectRef, force: bool, replace: bool) -> State[Outcome]:
             exporter.rejection_markdown(fetched.ref, verdict, report_uri),
             f"Rejected {ref.uri}",
         )
-        codes = ", ".join(verdict.reasons)
-        return _finish(
-            Failed,
-            Outcome(Status.REJECTED, ref.uri, f"rejected: {codes}", verdict.reasons, report_uri),
-        )
+        status, reasons = status_of(verdict)
+        message = f"rejected: {', '.join(reasons)}"
+        return _finish(Failed, Outcome(status, ref.uri, message, reasons, report_uri))
     if not isinstance(verdict, Invoice):
         raise verdict
 
@@ -87,20 +85,19 @@ def _process(ref: ObjectRef, force: bool, replace: bool) -> State[Outcome]:
 def _judged(decision: Decision, output: str | None, ref: ObjectRef) -> State[Outcome]:
     """The run's artifact and end for what the loader decided (SPEC section 10)."""
     inv = decision.invoice
+    status, reasons = status_of(decision)
     markdown = exporter.decision_markdown(decision, ref.uri, output)
-    if decision.kind == Kind.CONFLICT:
+    other = decision.other.uri if decision.other else "another document"
+    if status is Status.REJECTED:
         publish(
             artifact_key("rejection", ref.bucket, ref.key), markdown, f"Conflict held: {ref.uri}"
         )
-        codes = (str(Reason.CONFLICTING_DUPLICATE),)
-        other = decision.other.uri if decision.other else "another document"
         differ = len(decision.differences)
         message = f"rejected: conflicting_duplicate of {other} ({differ} values differ)"
-        return _finish(Failed, Outcome(Status.REJECTED, ref.uri, message, codes, output))
-    if decision.kind == Kind.DUPLICATE:
+        return _finish(Failed, Outcome(status, ref.uri, message, reasons, output))
+    if status is Status.DUPLICATE:
         publish(artifact_key("duplicate", ref.bucket, ref.key), markdown, f"Duplicate: {ref.uri}")
-        other = decision.other.uri if decision.other else "another document"
-        return _finish(Completed, Outcome(Status.DUPLICATE, ref.uri, f"duplicate of {other}"))
+        return _finish(Completed, Outcome(status, ref.uri, f"duplicate of {other}"))
     publish(
         artifact_key("invoice", inv.issuer_key, inv.invoice_id),
         markdown,
@@ -112,4 +109,5 @@ def _judged(decision: Decision, output: str | None, ref: ObjectRef) -> State[Out
     )
     if decision.suspect_of is not None:
         message += f"; flagged possible_duplicate of {decision.suspect_of.uri}"
-    return _finish(Completed, Outcome(Status.LOADED, ref.uri, message, decision.flags, output))
+    # A loaded invoice has no reasons; its outcome carries its flags (possible_duplicate).
+    return _finish(Completed, Outcome(status, ref.uri, message, decision.flags, output))

@@ -16,13 +16,12 @@ from prefect import get_run_logger, task
 from prefect.runtime import flow_run
 
 from docproc import formats, loader, rules, storage
-from docproc.duplicates import Decision, Kind
+from docproc.duplicates import Decision, status_of
 from docproc.errors import ObjectMissing, Superseded
 from docproc.models import (
     FetchedObject,
     Invoice,
     ListedObject,
-    Reason,
     Rejection,
     Status,
 )
@@ -42,6 +41,7 @@ class Document:
     doc: formats.Document | None = None
     verdict: Invoice | Rejection | None = None
     decision: Decision | None = None
+    error: str | None = None  # why the load left it without a `documents` row
 
     @property
     def uri(self) -> str:
@@ -58,15 +58,12 @@ class Document:
             return Status.SKIPPED, (), None
         if isinstance(self.fetched, ObjectMissing):
             return Status.FAILED, (), str(self.fetched)
-        if isinstance(self.verdict, Rejection):
-            return Status.REJECTED, self.verdict.reasons, None
-        if self.decision is not None and self.decision.kind == Kind.CONFLICT:
-            return Status.REJECTED, (str(Reason.CONFLICTING_DUPLICATE),), None
-        if self.decision is not None and self.decision.kind == Kind.DUPLICATE:
-            return Status.DUPLICATE, (), None
-        if isinstance(self.verdict, Invoice):
-            return Status.LOADED, (), None
-        return Status.FAILED, (), "never validated"
+        if self.error is not None:
+            return Status.FAILED, (), self.error
+        judged = self.decision or self.verdict
+        if isinstance(judged, Decision | Rejection):
+            return *status_of(judged), None
+        return Status.FAILED, (), "never validated" if judged is None else "never loaded"
 
 
 def readable(documents: list[Document]) -> list[tuple[Document, FetchedObject]]:
@@ -146,8 +143,10 @@ def load_batch(
     documents: list[Document], exported: int, label: str, replace: bool = False
 ) -> list[Document]:
     """Judge and write the batch's invoices, their CSVs (or conflict reports, under the
-    numbers' locks) and every `documents` row in one transaction, in key order."""
+    numbers' locks) and every `documents` row in one transaction, in key order; in
+    smaller ones when a fault cuts it short (`loader.record_in_pieces`)."""
     config = resources.settings()
+    logger = get_run_logger()
     loaded = [(d.verdict, f) for d, f in readable(documents) if isinstance(d.verdict, Invoice)]
     rejected = [
         (f.ref, d.verdict) for d, f in readable(documents) if isinstance(d.verdict, Rejection)
@@ -162,26 +161,40 @@ def load_batch(
         ]
         storage.put_many(resources.s3(), outputs, config.s3_concurrency)
 
+    splits: list[str] = []
+
+    def split(size: int, error: BaseException) -> None:
+        splits.append(f"{size} documents after {type(error).__name__}")
+
     # Backfill and batch runs hold a slot for their whole life, and this is a no-op
     # (measured under a 1,000-upload burst: batch runs that took it for the load alone
     # were no faster); a fanned-out backfill's child run takes one for its load here.
     with writer_slot.database_writer():
-        decisions = loader.record(
+        recorded = loader.record_in_pieces(
             resources.engine(),
             loaded,
             rejected,
             flow_run.id,
             replace=replacing(replace),
             publish=publish,
+            on_split=split,
         )
-    by_ref = {d.ref: d for d in decisions}
+    by_ref = {d.ref: d for d in recorded.decisions}
+    unwritten = set(recorded.unwritten)
+    error = f"{type(recorded.error).__name__}: {recorded.error}"
     for d, f in readable(documents):
         d.decision = by_ref.get(f.ref)
-    for decision in decisions:
+        if f.ref in unwritten:
+            d.error = error
+    for decision in recorded.decisions:
         announce(decision)
-    kinds = Counter(str(d.kind) for d in decisions)
-    suspects = sum(d.suspect_of is not None for d in decisions)
-    get_run_logger().info(
+    if splits:
+        logger.warning("%s: split %d times (%s, ...)", label, len(splits), splits[0])
+    if unwritten:
+        logger.error("%s: %d documents not recorded: %s", label, len(unwritten), error)
+    kinds = Counter(str(d.kind) for d in recorded.decisions)
+    suspects = sum(d.suspect_of is not None for d in recorded.decisions)
+    logger.info(
         "%s: %s, %d rejected, %d suspect",
         label,
         ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "no invoice",

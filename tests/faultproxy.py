@@ -10,6 +10,7 @@ import contextlib
 import http.client
 import http.server
 import math
+import random
 import re
 import socket
 import threading
@@ -20,6 +21,9 @@ from urllib.parse import urlsplit
 
 
 class FaultProxy:
+    """A TCP proxy that can close chosen connections (`drop_when`) or every connection after
+    a random lifetime (`cut_after`): a flapping network."""
+
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
         self._server = socket.create_server(("127.0.0.1", 0))
@@ -28,6 +32,9 @@ class FaultProxy:
         self._pattern = b""
         self._budget = 0
         self.dropped = 0
+        self._lifetimes: random.Random | None = None
+        self._mean_lifetime = 0.0
+        self.cut = 0
         self._closing = False
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -35,6 +42,26 @@ class FaultProxy:
         """Close the next `times` connections whose client sends bytes containing `pattern`."""
         with self._lock:
             self._pattern, self._budget = pattern, times
+
+    def cut_after(self, mean_seconds: float, seed: int = 0) -> None:
+        """Close every connection opened from now on after a lifetime drawn from an exponential
+        distribution of this mean (seeded, so that a run's lifetimes are the same each time)."""
+        with self._lock:
+            self._lifetimes, self._mean_lifetime = random.Random(seed), mean_seconds
+
+    def _lifetime(self) -> float | None:
+        with self._lock:
+            if self._lifetimes is None:
+                return None
+            return self._lifetimes.expovariate(1 / self._mean_lifetime)
+
+    def _cut(self, client: socket.socket, upstream: socket.socket) -> None:
+        """End the connection both ways, as a dead link does; the pumps see it and stop."""
+        with self._lock:
+            self.cut += 1
+        for sock in (client, upstream):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def _should_drop(self, chunk: bytes) -> bool:
         with self._lock:
@@ -55,6 +82,10 @@ class FaultProxy:
             except OSError:
                 client.close()
                 continue
+            if (lifetime := self._lifetime()) is not None:
+                timer = threading.Timer(lifetime, self._cut, args=(client, upstream))
+                timer.daemon = True
+                timer.start()
             threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
             threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
 

@@ -26,8 +26,10 @@ def archive(pipeline: Pipeline) -> Pipeline:
     return pipeline
 
 
-def backfill(pipeline: Pipeline, **params: Any) -> tuple[Any, Summary]:
-    state = backfill_prefix(pipeline.source, "archive/", batch_size=50, return_state=True, **params)
+def backfill(pipeline: Pipeline, batch_size: int = 50, **params: Any) -> tuple[Any, Summary]:
+    state = backfill_prefix(
+        pipeline.source, "archive/", batch_size=batch_size, return_state=True, **params
+    )
     summary = state.result(raise_on_failure=False)
     assert isinstance(summary, Summary), summary
     return state, summary
@@ -88,6 +90,60 @@ def test_faults_in_the_middle_are_retried_to_the_same_end_state(
     _, clean = backfill(archive, force=True)
     assert clean.statuses == summary.statuses
     assert rows(archive) == faulty
+
+
+FLAPPING = 86  # documents: a batch of 60 and one of 26
+LIFETIME = 0.3  # seconds, the mean of every connection's random lifetime
+
+
+def test_a_flapping_network_splits_the_batch_load_until_it_goes_through(
+    pipeline: Pipeline,
+    s3_faults: FaultProxy,
+    db_faults: FaultProxy,
+    moto_endpoint: str,
+    mysql_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every MySQL and S3 connection dies after a random lifetime: a batch's one transaction
+    outlives its connection every time, its halves and single documents do not."""
+    from tasks import resources
+
+    for i in range(FLAPPING):
+        pipeline.upload(key(i), document(i))
+    # boto3 retries as configured by default (the listing has no other retry).
+    monkeypatch.setenv("DOCPROC_S3_MAX_ATTEMPTS", "4")
+    resources.reset()
+    s3_faults.cut_after(LIFETIME, seed=1)
+    db_faults.cut_after(LIFETIME, seed=2)
+    state, summary = backfill(pipeline, batch_size=60)
+    assert db_faults.cut > 0 and s3_faults.cut > 0
+    assert summary.statuses["failed"] == 0, summary.failures
+    assert state.is_completed(), state.message
+    faulty = rows(pipeline)
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("DOCPROC_DATABASE_URL", mysql_url)
+    resources.reset()
+    _, clean = backfill(pipeline, batch_size=60, force=True)
+    assert clean.statuses == summary.statuses
+    assert rows(pipeline) == faulty
+    assert len(faulty["invoices"]) == summary.statuses["loaded"]
+    assert len(faulty["documents"]) == FLAPPING
+    assert len(pipeline.target_keys()) == FLAPPING
+
+
+def test_a_batch_whose_fetch_fails_fails_alone(pipeline: Pipeline, s3_faults: FaultProxy) -> None:
+    """Its load never runs (Prefect leaves it pending): the backfill still ends with a
+    summary, the batch's documents `failed` with the fetch's error, the others done."""
+    for i in range(30):
+        pipeline.upload(key(i), document(i))
+    s3_faults.drop_when(f"GET /{pipeline.source}/archive/2024/0015".encode(), times=10)
+    state, summary = backfill(pipeline, batch_size=10)
+    assert s3_faults.dropped == 4  # the first try and the fetch task's three retries
+    assert state.is_failed()
+    assert summary.statuses["failed"] == 10
+    assert summary.statuses["loaded"] + summary.statuses["rejected"] == 20
+    assert all("ConnectionClosedError" in error for _, error in summary.failures)
 
 
 def test_backfill_command_prints_a_summary_and_exits_1_on_rejections(archive: Pipeline) -> None:

@@ -1,13 +1,23 @@
 import csv
 import io
 import json
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
 
 from docproc import export
-from docproc.models import Invoice, Item, ObjectRef, Problem, Reason, Rejection, Tax
+from docproc.models import (
+    DocumentType,
+    Format,
+    Invoice,
+    Item,
+    ObjectRef,
+    Problem,
+    Reason,
+    Rejection,
+    Tax,
+)
 from tests.support import builders
 
 
@@ -56,6 +66,40 @@ def test_csv_has_the_spec_header_and_one_row_per_item() -> None:
     }  # fmt: skip
     assert table[2][10:14] == ["2", "Dial", "100.50", ""]
     assert len(table) == 3
+
+
+def test_csv_of_an_e_invoice_has_every_value_in_its_column() -> None:
+    full = invoice(
+        customer_id="Erika Mustermann",
+        items=(
+            Item(
+                1, "Beratung", Decimal("1000"), Decimal("190"), line_id="L-7",
+                quantity=Decimal("2.5000000001"), unit_code="HUR",
+                unit_price=Decimal("400.12"), tax_category="S", tax_rate=Decimal("19.0"),
+            ),
+        ),
+        currency="EUR", issuer_key="DE123456789", format=Format.UBL,
+        document_type=DocumentType.CREDIT_NOTE, type_code="381", profile="urn:x",
+        due_date=date(2018, 4, 30), seller_tax_id="DE123456789", buyer_tax_id="DE987654321",
+        allowance_total=Decimal("10"), charge_total=Decimal("-5.5"), net_total=Decimal("984.5"),
+        taxes=(Tax("VAT", Decimal("187.06"), "S", Decimal("19"), Decimal("984.50")),),
+        prepaid=Decimal("100"), rounding=Decimal("0.01"),
+    )  # fmt: skip
+    [header, row] = rows(export.invoice_csv(full))
+    assert dict(zip(header, row, strict=True)) == {
+        "customer_id": "Erika Mustermann", "invoice_id": "inv-00001",
+        "invoice_date": "2018-03-31", "seller": "Space Mechanics Inc.",
+        "buyer": "Starfleet Interplanatory HQ", "currency": "EUR", "amount": "1000.00",
+        "tax_total": "187.06", "total": "1171.56",
+        "total_in_words": "Two thousand three hundred", "line_no": "1",
+        "description": "Beratung", "item_amount": "1000.00", "item_tax": "190.00",
+        "issuer_key": "DE123456789", "document_type": "credit_note", "type_code": "381",
+        "format": "ubl", "seller_tax_id": "DE123456789", "buyer_tax_id": "DE987654321",
+        "due_date": "2018-04-30", "allowance_total": "10.00", "charge_total": "-5.50",
+        "net_total": "984.50", "prepaid": "100.00", "rounding": "0.01", "payable": "1071.57",
+        "line_id": "L-7", "item_quantity": "2.5000000001", "item_unit_code": "HUR",
+        "item_unit_price": "400.12", "item_tax_category": "S", "item_tax_rate": "19.0",
+    }  # fmt: skip
 
 
 def test_csv_without_items_has_one_row_with_empty_item_cells() -> None:
