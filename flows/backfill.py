@@ -13,20 +13,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from prefect import allow_failure, flow, get_run_logger
 from prefect.client.schemas.objects import State
 from prefect.futures import PrefectFuture
 from prefect.states import Completed, Failed
-from prefect.utilities.annotations import opaque
 
 from docproc import reconcile, storage
 from docproc.batching import batch_size_for, chunks, counted
 from docproc.models import ListedObject, ObjectRef, Status
 from docproc.summary import Summary
 from flows.naming import artifact_key, progress, publish
+from flows.opaque import as_is
 from tasks import resources, writer_slot
 from tasks.batch import (
     Document,
@@ -75,18 +75,20 @@ def _submit(
     Loads run one after another, in listing order, so that an invoice named in two
     batches ends as its later document, as it would without the overlap.
     """
-    todo, skipped = check_batch(opaque(page), force or replace, label)
+    todo, skipped = check_batch(as_is(page), force or replace, label)
     summary.skip(skipped)
     if not todo:
         return None
-    # `opaque`: Prefect resolves each future but does not walk into the hundreds of
+    # `as_is`: Prefect resolves each future but does not walk into the hundreds of
     # documents it holds, which took a third of the backfill's CPU.
-    fetched = fetch_batch.submit(opaque(todo), label)
-    parsed = parse_batch.submit(opaque(fetched), label)
-    validated = validate_batch.submit(opaque(parsed), label)
-    exported = export_batch.submit(opaque(validated), label)
+    fetched = fetch_batch.submit(as_is(todo), label)
+    parsed = parse_batch.submit(as_is(fetched), label)
+    validated = validate_batch.submit(as_is(parsed), label)
+    exported = export_batch.submit(as_is(validated), label)
     after = [allow_failure(previous.loaded)] if previous else None
-    loaded = load_batch.submit(opaque(validated), exported, label, replace, wait_for=after)
+    loaded = load_batch.submit(
+        as_is(validated), exported, label, replace, wait_for=after, return_state=False
+    )
     return Batch(label, todo, loaded, (fetched, parsed, validated, exported))
 
 
@@ -244,7 +246,7 @@ def fan_out_batches(
         FlowRunFilterState,
         FlowRunFilterStateType,
     )
-    from prefect.client.schemas.objects import TERMINAL_STATES
+    from prefect.client.schemas.objects import TERMINAL_STATES, FlowRun
     from prefect.deployments import run_deployment
     from prefect.runtime import flow_run
 
@@ -276,17 +278,20 @@ def fan_out_batches(
             summary.listed += len(page)
             versions = "\n".join(f"{o.ref.key}\t{o.ref.etag}" for o in page)
             digest = hashlib.sha256(versions.encode("utf-8", "surrogatepass")).hexdigest()[:24]
-            child = run_deployment(
-                BATCH_DEPLOYMENT,
-                parameters={
-                    "bucket": bucket,
-                    "objects": [[o.ref.key, o.ref.etag, o.size] for o in page],
-                    "force": force,
-                    "label": f"batch {number} ({len(page)} objects)",
-                    "replace": replace,
-                },
-                timeout=0,
-                idempotency_key=f"{flow_run.id}:{number}:{digest}",
+            child = cast(
+                FlowRun,  # Prefect types it "or a coroutine": it is one in async code only
+                run_deployment(
+                    BATCH_DEPLOYMENT,
+                    parameters={
+                        "bucket": bucket,
+                        "objects": [[o.ref.key, o.ref.etag, o.size] for o in page],
+                        "force": force,
+                        "label": f"batch {number} ({len(page)} objects)",
+                        "replace": replace,
+                    },
+                    timeout=0,
+                    idempotency_key=f"{flow_run.id}:{number}:{digest}",
+                ),
             )
             running[child.id] = page
             while len(running) >= fan_out:

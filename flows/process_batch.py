@@ -14,11 +14,11 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.client.schemas.objects import State
 from prefect.states import Completed, Failed
-from prefect.utilities.annotations import opaque
 
 from docproc.models import Invoice, ListedObject, ObjectRef, Status
 from docproc.summary import Summary
 from flows.naming import artifact_key, name_run, publish
+from flows.opaque import as_is
 from tasks import writer_slot
 from tasks.batch import (
     Document,
@@ -81,17 +81,17 @@ def process_batch(bucket: str, objects: list[list[Any]], force: bool = False) ->
     started = time.perf_counter()
     rows: dict[ObjectRef, Row] = {}
     with writer_slot.database_writer():
-        todo, _ = check_batch(opaque(page), force, label)
+        todo, _ = check_batch(as_is(page), force, label)
         pending = {o.ref for o in todo}
         for ref in refs:
             if ref not in pending:
                 rows[ref] = (ref.key, ref.etag or "", str(Status.SKIPPED), "already recorded")
                 summary.add(ref.uri, Status.SKIPPED)
         if todo:
-            fetched = fetch_batch(opaque(todo), label)
-            validated = validate_batch(opaque(parse_batch(opaque(fetched), label)), label)
-            exported = export_batch(opaque(validated), label)
-            for d in load_batch(opaque(validated), exported, label):
+            fetched = fetch_batch(as_is(todo), label)
+            validated = validate_batch(as_is(parse_batch(as_is(fetched), label)), label)
+            exported = export_batch(as_is(validated), label)
+            for d in load_batch(as_is(validated), exported, label):
                 status, reasons, error = d.outcome()
                 summary.add(d.uri, status, reasons, d.seconds, error, d.flags)
                 rows[d.listed.ref] = _row(d)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -12,12 +13,12 @@ from docproc import export as exporter
 from docproc.duplicates import Decision, Kind, status_of
 from docproc.errors import DocprocError, Superseded
 from docproc.ids import is_id
-from docproc.models import Invoice, ObjectRef, Outcome, Rejection, Status
+from docproc.models import FetchedObject, Invoice, ObjectRef, Outcome, Rejection, Status
 from flows.naming import artifact_key, name_run, publish
 from tasks.pipeline import check_processed, fetch, load, parse, reject, validate
 
 
-def _finish(state: type[Any], outcome: Outcome) -> State[Outcome]:
+def _finish(state: Callable[..., State[Any]], outcome: Outcome) -> State[Outcome]:
     get_run_logger().info("%s: %s", outcome.uri, outcome.message)
     result: State[Outcome] = state(message=outcome.message, data=outcome)
     return result
@@ -49,13 +50,15 @@ def _process(ref: ObjectRef, force: bool, replace: bool) -> State[Outcome]:
     """The steps, in the order that writes the `documents` row last."""
     name_run(ref.uri)
     fetched_state = fetch(ref, return_state=True)
-    fetched = fetched_state.result(raise_on_failure=False)
+    fetched: object = fetched_state.result(raise_on_failure=False)
     if isinstance(fetched, Superseded):
         return _finish(Completed, Outcome(Status.SKIPPED, ref.uri, str(fetched)))
     if isinstance(fetched, DocprocError):
         return _finish(Failed, Outcome(Status.FAILED, ref.uri, str(fetched)))
     if isinstance(fetched, BaseException):
         raise fetched
+    if not isinstance(fetched, FetchedObject):
+        raise TypeError(f"fetch gave {fetched!r}")
 
     if not (force or replace) and (record := check_processed(fetched.ref)) is not None:
         message = f"already {record.status} (ETag {fetched.ref.etag}): nothing to do"
@@ -64,7 +67,7 @@ def _process(ref: ObjectRef, force: bool, replace: bool) -> State[Outcome]:
     doc = parse(fetched)
     if is_id(invoice_id := doc.invoice_id):
         name_run(f"{invoice_id} from {ref.uri}")
-    verdict = validate(doc, return_state=True).result(raise_on_failure=False)
+    verdict: object = validate(doc, return_state=True).result(raise_on_failure=False)
     if isinstance(verdict, Rejection):
         report_uri = reject(fetched.ref, verdict)
         publish(
@@ -75,8 +78,10 @@ def _process(ref: ObjectRef, force: bool, replace: bool) -> State[Outcome]:
         status, reasons = status_of(verdict)
         message = f"rejected: {', '.join(reasons)}"
         return _finish(Failed, Outcome(status, ref.uri, message, reasons, report_uri))
-    if not isinstance(verdict, Invoice):
+    if isinstance(verdict, BaseException):
         raise verdict
+    if not isinstance(verdict, Invoice):
+        raise TypeError(f"validate gave {verdict!r}")
 
     decision, output = load(verdict, fetched, replace)
     return _judged(decision, output, ref)
