@@ -16,11 +16,12 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import NamedTuple
 
-from docproc.models import Invoice, Item, ObjectRef, Reason, Rejection, Status, Tax
+from docproc.models import Flag, Invoice, Item, ObjectRef, Reason, Rejection, Status, Tax
 
-# Invoice fields that say how or where a document was written, not what it bills.
-NOT_BUSINESS = frozenset({"format", "profile", "items", "taxes"})
-POSSIBLE_DUPLICATE = "possible_duplicate"
+# Invoice fields that say how or where a document was written, not what it bills (the
+# official rules' findings judge the document, not the invoice).
+NOT_BUSINESS = frozenset({"format", "profile", "items", "taxes", "findings"})
+POSSIBLE_DUPLICATE = Flag.POSSIBLE_DUPLICATE
 
 
 class Kind(StrEnum):
@@ -128,7 +129,9 @@ class Decision:
 
     @property
     def flags(self) -> tuple[str, ...]:
-        return (POSSIBLE_DUPLICATE,) if self.suspect_of is not None else ()
+        """The `documents` row's flags: possible_duplicate, and the invoice's own."""
+        mine = (POSSIBLE_DUPLICATE,) if self.suspect_of is not None else ()
+        return (*mine, *self.invoice.flags)
 
 
 def status_of(judged: Decision | Rejection) -> tuple[Status, tuple[str, ...]]:

@@ -20,7 +20,7 @@ from typing import Any
 from docproc.batching import chunks
 from docproc.duplicates import Decision, Kind, LoadedDocument
 from docproc.ids import path_segment
-from docproc.models import ObjectRef
+from docproc.models import FindingFlag, ObjectRef
 
 OBJECT_CREATED = "docproc.s3.object.created"
 # Objects of one bucket handed over to one run by the webhook (one, or a group that
@@ -166,7 +166,11 @@ def handed_over(
 # SPEC section 10: what the loader held or flagged, for automations to act on.
 INVOICE_CONFLICT = "docproc.invoice.conflict"
 INVOICE_SUSPECT = "docproc.invoice.suspect"
+# SPEC 3.1: a loaded invoice that a fatal finding of the official rules flags nonconformant.
+INVOICE_NONCONFORMANT = "docproc.invoice.nonconformant"
 INVOICE_RESOURCE_PREFIX = "docproc.invoice/"
+# An event stays small: the rule ids all, the findings themselves the first few.
+MAX_EVENT_FINDINGS = 20
 
 
 def invoice_resource_id(issuer_key: str, invoice_id: str) -> str:
@@ -221,6 +225,22 @@ def invoice_events(decision: Decision) -> list[dict[str, Any]]:
                     "total": str(inv.total),
                     "currency": inv.currency or "",
                     "invoice_date": inv.invoice_date.isoformat(),
+                },
+            }
+        )
+    fatal = [f for f in inv.findings if f.flag is FindingFlag.FATAL]
+    if fatal and decision.writes:
+        out.append(
+            {
+                "event": INVOICE_NONCONFORMANT,
+                "resource": resource,
+                "payload": {
+                    "document": this,
+                    "rules": sorted({f.rule for f in fatal}),
+                    "findings": [
+                        {"rule": f.rule, "location": f.location, "message": f.message}
+                        for f in fatal[:MAX_EVENT_FINDINGS]
+                    ],
                 },
             }
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -13,7 +14,8 @@ from typing import Any
 from docproc import rows
 from docproc.duplicates import Decision, Kind
 from docproc.ids import path_segment
-from docproc.models import Format, Invoice, Item, ObjectRef, Rejection
+from docproc.markdown import cell
+from docproc.models import Finding, Format, Invoice, Item, ObjectRef, Rejection
 
 # v1's columns first, unchanged, then v2's (SPEC section 5): a v1 reader keeps working.
 CSV_COLUMNS = (
@@ -95,7 +97,7 @@ def _source(column: str) -> tuple[type[Invoice] | type[Item], str]:
 _SOURCES = [_source(column) for column in CSV_COLUMNS]
 
 
-def _csv_cell(cls: type[Invoice] | type[Item], name: str, value: object) -> str:
+def _csvcell(cls: type[Invoice] | type[Item], name: str, value: object) -> str:
     """A value as SPEC section 5 writes it: ISO dates, money with 2 decimals, quantities
     and rates as written, text defused."""
     if value is None:
@@ -120,7 +122,7 @@ def invoice_csv(invoice: Invoice) -> bytes:
         writer.writerow(
             ""
             if cls is Item and item is None
-            else _csv_cell(cls, name, getattr(invoice if cls is Invoice else item, name))
+            else _csvcell(cls, name, getattr(invoice if cls is Invoice else item, name))
             for cls, name in _SOURCES
         )
     return out.getvalue().encode("utf-8")
@@ -143,17 +145,51 @@ def rejection_report(
         "details": list(rejection.details),
         "flow_run_id": flow_run_id,
         "rejected_at": rejected_at.isoformat() + "Z",
-    } | (extra or {})
+    }
+    if rejection.findings:
+        report |= findings_report(rejection.findings)
+    report |= extra or {}
     return json.dumps(report, indent=2, ensure_ascii=False).encode("utf-8")
 
 
-def _cell(value: object) -> str:
-    """Markdown table cells: pipes and newlines would break the row."""
-    return str(value).replace("|", "\\|").replace("\n", " ").replace("\r", " ")
+# What a report or an artifact lists of a long list (items, findings): the first rows and
+# a count, whatever the document (SPEC 3: at most 20 details per code).
+MAX_LISTED = 20
+
+
+def findings_report(findings: Sequence[Finding]) -> dict[str, Any]:
+    """The official rules' findings as a report lists them (SPEC 3.1): the first 20, and
+    how many there were."""
+    return {
+        "findings": [
+            {"rule": f.rule, "flag": str(f.flag), "location": f.location, "message": f.message}
+            for f in findings[:MAX_LISTED]
+        ],
+        "finding_count": len(findings),
+    }
+
+
+def findings_markdown(findings: Sequence[Finding]) -> list[str]:
+    """The findings' section of an artifact: the first 20 as a table, and the count."""
+    if not findings:
+        return []
+    shown = findings[:MAX_LISTED]
+    more = f" (the first {len(shown)} of {len(findings)})" if len(shown) < len(findings) else ""
+    return [
+        "",
+        f"**The official EN 16931 rules' findings{more}**",
+        "",
+        "| rule | flag | message | location |",
+        "|---|---|---|---|",
+        *(
+            f"| `{cell(f.rule)}` | {f.flag} | {cell(f.message)} | {cell(f.location)} |"
+            for f in shown
+        ),
+    ]
 
 
 def _party(name: str, tax_id: str | None) -> str:
-    return _cell(name) + (f" (VAT id {_cell(tax_id)})" if tax_id else "")
+    return cell(name) + (f" (VAT id {cell(tax_id)})" if tax_id else "")
 
 
 def invoice_markdown(invoice: Invoice, source_uri: str, csv_uri: str) -> str:
@@ -162,12 +198,12 @@ def invoice_markdown(invoice: Invoice, source_uri: str, csv_uri: str) -> str:
     einvoice = invoice.format is not Format.TEXT_V1
     currency = f" {invoice.currency}" if invoice.currency else ""
     lines = [
-        f"# Invoice {_cell(invoice.invoice_id)} loaded",
+        f"# Invoice {cell(invoice.invoice_id)} loaded",
         "",
         "| field | value |",
         "|---|---|",
-        f"| issuer | {_cell(invoice.issuer_key)} |",
-        f"| customer | {_cell(invoice.customer_id or '')} |",
+        f"| issuer | {cell(invoice.issuer_key)} |",
+        f"| customer | {cell(invoice.customer_id or '')} |",
         f"| format | {invoice.format} ({invoice.document_type}) |",
         f"| date | {invoice.invoice_date.isoformat()} |",
         f"| seller | {_party(invoice.seller, invoice.seller_tax_id)} |",
@@ -175,8 +211,8 @@ def invoice_markdown(invoice: Invoice, source_uri: str, csv_uri: str) -> str:
     ]
     if einvoice:
         lines += [
-            f"| type code | {_cell(invoice.type_code or '')} |",
-            f"| profile | {_cell(invoice.profile or '')} |",
+            f"| type code | {cell(invoice.type_code or '')} |",
+            f"| profile | {cell(invoice.profile or '')} |",
             f"| due date | {invoice.due_date.isoformat() if invoice.due_date else ''} |",
             f"| lines (BT-106) | {_money(invoice.amount)}{currency} |",
             f"| − allowances (BT-107) | {_money(invoice.allowance_total)} |",
@@ -196,6 +232,7 @@ def invoice_markdown(invoice: Invoice, source_uri: str, csv_uri: str) -> str:
             f"| payable | {_money(invoice.payable)} |",
         ]
     lines += [f"| source | `{source_uri}` |", f"| CSV | `{csv_uri}` |"]
+    items = invoice.items[:MAX_LISTED]
     if invoice.items and einvoice:
         lines += [
             "",
@@ -203,17 +240,19 @@ def invoice_markdown(invoice: Invoice, source_uri: str, csv_uri: str) -> str:
             "|---:|---|---:|---:|---|---:|",
         ]
         lines += [
-            f"| {_cell(i.line_id or i.line_no)} | {_cell(i.description)} "
-            f"| {_number(i.quantity)} {_cell(i.unit_code or '')} | {_number(i.unit_price)} "
-            f"| {_cell(i.tax_category or '')} {_number(i.tax_rate)} | {_money(i.amount)} |"
-            for i in invoice.items
+            f"| {cell(i.line_id or i.line_no)} | {cell(i.description)} "
+            f"| {_number(i.quantity)} {cell(i.unit_code or '')} | {_number(i.unit_price)} "
+            f"| {cell(i.tax_category or '')} {_number(i.tax_rate)} | {_money(i.amount)} |"
+            for i in items
         ]
     elif invoice.items:
         lines += ["", "| # | item | amount | tax |", "|---:|---|---:|---:|"]
         lines += [
-            f"| {i.line_no} | {_cell(i.description)} | {_money(i.amount)} | {_money(i.tax)} |"
-            for i in invoice.items
+            f"| {i.line_no} | {cell(i.description)} | {_money(i.amount)} | {_money(i.tax)} |"
+            for i in items
         ]
+    if len(items) < len(invoice.items):
+        lines += ["", f"The first {len(items)} of {len(invoice.items)} lines; the CSV has all."]
     if invoice.taxes:
         title = "VAT breakdown (BG-23)" if einvoice else "Taxes"
         lines += [
@@ -224,10 +263,11 @@ def invoice_markdown(invoice: Invoice, source_uri: str, csv_uri: str) -> str:
             "|---|---|---:|---:|---:|",
         ]
         lines += [
-            f"| {_cell(t.kind)} | {_cell(t.category or '')} | {_number(t.rate)} "
+            f"| {cell(t.kind)} | {cell(t.category or '')} | {_number(t.rate)} "
             f"| {_money(t.taxable_amount)} | {_money(t.amount)} |"
             for t in invoice.taxes
         ]
+    lines += findings_markdown(invoice.findings)
     return "\n".join(lines) + "\n"
 
 
@@ -243,7 +283,8 @@ def rejection_markdown(ref: ObjectRef, rejection: Rejection, report_uri: str) ->
         "",
         "| code | detail |",
         "|---|---|",
-        *(f"| `{p.reason}` | {_cell(p.detail)} |" for p in rejection.problems),
+        *(f"| `{p.reason}` | {cell(p.detail)} |" for p in rejection.problems),
+        *findings_markdown(rejection.findings),
         "",
         f"Report: `{report_uri}`",
     ]
@@ -267,24 +308,21 @@ def decision_markdown(decision: Decision, source_uri: str, output_uri: str | Non
     other = f"`{decision.other.uri}`" if decision.other else "another document"
     if decision.kind == Kind.DUPLICATE:
         return (
-            f"# Duplicate: `{source_uri}`\n\nInvoice {_cell(inv.issuer_key)}/"
-            f"{_cell(inv.invoice_id)} is already loaded from {other} with the same values: "
+            f"# Duplicate: `{source_uri}`\n\nInvoice {cell(inv.issuer_key)}/"
+            f"{cell(inv.invoice_id)} is already loaded from {other} with the same values: "
             "nothing changed.\n"
         )
     if decision.kind == Kind.CONFLICT:
         lines = [
             f"# Conflict held: `{source_uri}`",
             "",
-            f"Invoice {_cell(inv.issuer_key)}/{_cell(inv.invoice_id)} is already loaded from "
+            f"Invoice {cell(inv.issuer_key)}/{cell(inv.invoice_id)} is already loaded from "
             f"{other} with other values; the loaded invoice stays. "
             "Reason: **conflicting_duplicate**.",
             "",
             "| value | loaded | this document |",
             "|---|---|---|",
-            *(
-                f"| {_cell(d.field)} | {_cell(d.old)} | {_cell(d.new)} |"
-                for d in decision.differences
-            ),
+            *(f"| {cell(d.field)} | {cell(d.old)} | {cell(d.new)} |" for d in decision.differences),
             "",
             f"Report: `{output_uri}`",
         ]
@@ -294,7 +332,7 @@ def decision_markdown(decision: Decision, source_uri: str, output_uri: str | Non
         text += f"\nReplaced the invoice loaded from {other}.\n"
     if decision.suspect_of is not None:
         text += (
-            f"\n**possible_duplicate**: invoice {_cell(decision.suspect_of.invoice_id)} "
+            f"\n**possible_duplicate**: invoice {cell(decision.suspect_of.invoice_id)} "
             f"from `{decision.suspect_of.uri}` has the same issuer, total, currency and date.\n"
         )
     return text

@@ -77,6 +77,15 @@ class Problem:
     detail: str
 
 
+class Flag(StrEnum):
+    """What a `documents` row says of a document beyond its status (SPEC section 4)."""
+
+    POSSIBLE_DUPLICATE = "possible_duplicate"  # SPEC 10: a look-alike of another number
+    EXTRACTED = "extracted"  # SPEC 2.6: values read by a template, not the sender's data
+    NONCONFORMANT = "nonconformant"  # SPEC 3.1: a fatal finding of the official rules
+    REVIEWED = "reviewed"  # SPEC 12: a person decided its question
+
+
 class OfficialRules(StrEnum):
     """`DOCPROC_OFFICIAL_RULES` (SPEC 3.1): what the official rules' findings do."""
 
@@ -197,6 +206,16 @@ class Invoice:
     payable: Decimal | None = None
     # The official rules' findings (SPEC 3.1): stored beside the document, not the invoice.
     findings: tuple[Finding, ...] = field(default=(), compare=False)
+
+    @property
+    def flags(self) -> tuple[Flag, ...]:
+        """The flags a loaded invoice carries by itself (the loader adds possible_duplicate)."""
+        flags = []
+        if self.format in (Format.PDF_TEXT, Format.PDF_OCR):
+            flags.append(Flag.EXTRACTED)
+        if any(f.flag is FindingFlag.FATAL for f in self.findings):
+            flags.append(Flag.NONCONFORMANT)
+        return tuple(flags)
 
     def __post_init__(self) -> None:
         if not self.issuer_key:

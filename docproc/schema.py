@@ -170,6 +170,24 @@ documents = Table(
 )
 
 
+# The official rules' findings on a document version (SPEC 3.1), written in the transaction
+# of its `documents` row and replaced with it.
+document_findings = Table(
+    "document_findings",
+    metadata,
+    Column("document_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("rule", String(64), nullable=False),
+    Column("flag", String(16), nullable=False),
+    Column("location", Text, nullable=False),
+    Column("message", Text, nullable=False),
+    ForeignKeyConstraint(
+        ["document_id"], ["documents.id"], ondelete="CASCADE", name="fk_document_findings_document"
+    ),
+    **MYSQL_OPTIONS,
+)
+
+
 def create_all(engine: Engine) -> None:
     """Create missing tables; existing ones are left as they are, so running it twice is safe.
 

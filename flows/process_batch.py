@@ -15,6 +15,7 @@ from prefect import flow, get_run_logger
 from prefect.client.schemas.objects import State
 from prefect.states import Completed, Failed
 
+from docproc.markdown import cell
 from docproc.models import Invoice, ListedObject, ObjectRef, Status
 from docproc.summary import Summary
 from flows.naming import artifact_key, name_run, publish
@@ -50,9 +51,6 @@ def _row(document: Document) -> Row:
 
 
 def _markdown(bucket: str, rows: list[Row], message: str) -> str:
-    def cell(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", " ")
-
     lines = [
         f"# {len(rows)} objects from `s3://{bucket}`",
         "",

@@ -97,13 +97,18 @@ def fetch_batch(listed: list[ListedObject], label: str) -> list[Document]:
 @task(name="parse-batch", task_run_name="parse {label}", **TASK_DEFAULTS)
 def parse_batch(documents: list[Document], label: str) -> list[Document]:
     limit = resources.settings().max_document_bytes
+    # The templates load on a first PDF only.
+    pdfs = any(
+        f.body is not None and f.body.startswith(formats.PDF_MAGIC) for _, f in readable(documents)
+    )
+    pdf = resources.pdf_options() if pdfs else formats.DEFAULT_PDF
     for d, fetched in readable(documents):
         started = time.perf_counter()
         body = fetched.body
         d.doc = (
             formats.oversized(fetched.size, limit)
             if body is None
-            else formats.read(body, max_bytes=limit)
+            else formats.read(body, max_bytes=limit, pdf=pdf)
         )
         d.seconds += time.perf_counter() - started
     return documents
@@ -112,10 +117,11 @@ def parse_batch(documents: list[Document], label: str) -> list[Document]:
 @task(name="validate-batch", task_run_name="validate {label}", **TASK_DEFAULTS)
 def validate_batch(documents: list[Document], label: str) -> list[Document]:
     """Judge each document alone: one bad document never fails its batch."""
+    official_rules = resources.settings().official_rules
     for d in documents:
         if d.doc is not None:
             started = time.perf_counter()
-            d.verdict = rules.judge(d.doc)
+            d.verdict = rules.judge(d.doc, official_rules)
             d.seconds += time.perf_counter() - started
     valid = sum(isinstance(d.verdict, Invoice) for d in documents)
     rejected = sum(isinstance(d.verdict, Rejection) for d in documents)

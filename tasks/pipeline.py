@@ -55,7 +55,10 @@ def parse(fetched: FetchedObject) -> formats.Document:
     limit = resources.settings().max_document_bytes
     if fetched.body is None:
         return formats.oversized(fetched.size, limit)
-    doc = formats.read(fetched.body, max_bytes=limit)
+    if fetched.body.startswith(formats.PDF_MAGIC):  # the templates load on a first PDF only
+        doc = formats.read(fetched.body, max_bytes=limit, pdf=resources.pdf_options())
+    else:
+        doc = formats.read(fetched.body, max_bytes=limit)
     get_run_logger().info("read %s", formats.describe(doc))
     return doc
 
@@ -63,7 +66,7 @@ def parse(fetched: FetchedObject) -> formats.Document:
 @task(name="validate", task_run_name="validate", **TASK_DEFAULTS)
 def validate(doc: formats.Document) -> Invoice | State[Rejection]:
     """Apply the rules of SPEC section 3; a rejection ends this task Failed, never retried."""
-    result = rules.judge(doc)
+    result = rules.judge(doc, resources.settings().official_rules)
     if isinstance(result, Rejection):
         get_run_logger().warning("rejected: %s", "; ".join(result.details))
         return Failed(message=f"rejected: {', '.join(result.reasons)}", data=result)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from functools import lru_cache
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -17,6 +19,8 @@ from tasks import writer_slot
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+    from docproc.formats.plainpdf import PdfOptions
 
 
 def settings() -> Settings:
@@ -90,3 +94,41 @@ def reset() -> None:
         _engine.cache_clear()
     s3.cache_clear()
     writer_slot.forget()
+
+
+# Templates kept on S3 (`DOCPROC_TEMPLATES=s3://bucket/prefix`) are listed again at most
+# this often: a changed or new template is used within a minute, without a listing per PDF.
+TEMPLATES_TTL_SECONDS = 60.0
+_templates_lock = threading.Lock()
+_templates: tuple[float, tuple[tuple[str, str], ...]] | None = None
+
+
+def pdf_options() -> PdfOptions:
+    """How this process reads plain PDFs (SPEC 2.6): OCR, limits and the user's templates,
+    from a folder or from S3."""
+    from docproc.pdfoptions import pdf_options as options
+
+    config = settings()
+    if config.templates and config.templates.startswith("s3://"):
+        return options(config, user=_s3_templates(config.templates))
+    return options(config)
+
+
+def _s3_templates(uri: str) -> tuple[tuple[str, str], ...]:
+    """The `.yml` templates under an S3 prefix as (name, text), read again when stale."""
+    global _templates
+    with _templates_lock:
+        if _templates is not None and time.monotonic() - _templates[0] < TEMPLATES_TTL_SECONDS:
+            return _templates[1]
+        bucket, prefix = storage.parse_s3_uri(uri)
+        client = s3()
+        found = []
+        for page in storage.iter_pages(client, bucket, prefix):
+            for listed in page:
+                name = PurePosixPath(listed.ref.key).name
+                if name.endswith((".yml", ".yaml")):
+                    fetched = storage.fetch(client, listed.ref, settings().max_document_bytes)
+                    if fetched.body is not None:
+                        found.append((name.rsplit(".", 1)[0], fetched.body.decode("utf-8")))
+        _templates = (time.monotonic(), tuple(sorted(found)))
+        return _templates[1]

@@ -20,10 +20,10 @@ from docproc.formats.document import (
 )
 from docproc.formats.einvoice import read_einvoice
 from docproc.formats.plainpdf import PdfOptions
-from docproc.formats.sniff import Kind, container
+from docproc.formats.sniff import PDF_MAGIC, Kind, container
 from docproc.models import DEFAULT_MAX_DOCUMENT_BYTES, Format, Problem, Reason
 
-__all__ = ["Document", "PdfOptions", "describe", "oversized", "read"]
+__all__ = ["DEFAULT_PDF", "PDF_MAGIC", "Document", "PdfOptions", "describe", "oversized", "read"]
 
 _JSON = (
     "unsupported format: a JSON document: no invoice format docproc reads is written in "
@@ -34,11 +34,11 @@ _JSON = (
 _MAYBE_NOT_TEXT = frozenset(b"%<{[ \t\r\n\x00\xef\xff\xfe")
 
 
-_DEFAULT_PDF = PdfOptions()
+DEFAULT_PDF = PdfOptions()
 
 
 def read(
-    data: bytes, *, max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES, pdf: PdfOptions = _DEFAULT_PDF
+    data: bytes, *, max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES, pdf: PdfOptions = DEFAULT_PDF
 ) -> Document:
     """The document's values in its syntax, whatever the bytes; never raises.
 

@@ -10,6 +10,9 @@ _BLANK = b" \t\r\n\x00"
 _SNIFF_BYTES = 4096  # enough for any BOM and leading blank lines a real file has
 
 
+PDF_MAGIC = b"%PDF-"  # SPEC 2: what a PDF starts with
+
+
 class Kind(StrEnum):
     """The container a document's bytes are in, before its vocabulary is known."""
 
@@ -24,7 +27,7 @@ def container(data: bytes) -> Kind:
 
     UTF-16 XML is recognised too: its blanks and `<` come with NUL bytes, skipped here.
     """
-    if data.startswith(b"%PDF-"):
+    if data.startswith(PDF_MAGIC):
         return Kind.PDF
     head = data[:_SNIFF_BYTES]
     for bom in _BOMS:
