@@ -54,7 +54,7 @@ def _with_check(data: bytes) -> object:
     return findings
 
 
-def _rates(docs: list[bytes], seconds: float) -> tuple[float, float]:
+def rates(docs: list[bytes], seconds: float) -> tuple[float, float]:
     """Documents per CPU second, read+judge alone and with the check."""
     works: list[Callable[[bytes], object]] = [_alone, _with_check]
     for data in docs:  # warm: imports, compiled stylesheets, the JIT's first runs
@@ -110,7 +110,7 @@ def main(seconds: float, rounds: int) -> None:
     header = ("corpus", "read+judge", "+ official", "ratio")
     print("{:<14} {:>12} {:>12} {:>7}".format(*header))
     for name, paths in CASES.items():
-        alone, checked = _rates([p.read_bytes() for p in paths], seconds)
+        alone, checked = rates([p.read_bytes() for p in paths], seconds)
         print(f"{name:<14} {alone:12.0f} {checked:12.1f} {checked / alone:7.3f}")
 
 

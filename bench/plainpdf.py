@@ -99,6 +99,13 @@ def measure(docs: list[bytes], options: PdfOptions, ocr: bool) -> dict[str, floa
     }
 
 
+def corpus(docs: int, ocr_docs: int) -> tuple[list[bytes], list[bytes], PdfOptions]:
+    """`docs` text-layer invoices, `ocr_docs` scans of them, and the options that read both."""
+    options = PdfOptions(ocr=True, templates=tpl.load(tpl.folder(TEMPLATES)))
+    texts = [pdfmaker.text_pdf([INVOICE.format(n=n), PAGE_TWO]) for n in range(docs)]
+    return texts, [scan(texts[n % len(texts)]) for n in range(ocr_docs)], options
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--docs", type=int, default=100, help="text-layer documents (2 pages)")
@@ -107,10 +114,8 @@ def main() -> None:
     core = min(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {core})  # the children inherit it
     start = time.perf_counter()
-    options = PdfOptions(ocr=True, templates=tpl.load(tpl.folder(TEMPLATES)))
+    texts, scans, options = corpus(args.docs, args.ocr_docs)
     load = time.perf_counter() - start
-    texts = [pdfmaker.text_pdf([INVOICE.format(n=n), PAGE_TWO]) for n in range(args.docs)]
-    scans = [scan(texts[n % len(texts)]) for n in range(args.ocr_docs)]
     table = Table(
         "input", "pages", "pages/s (whole door)", "pdftotext", "pdftoppm", "Tesseract",
         "templates + rules", title=f"plain PDFs on one core (cpu {core}); "

@@ -34,7 +34,9 @@ from sqlalchemy import create_engine, func, select
 
 from bench import baselines, burst, corpus, e2e_latency, harness, listing_memory
 from bench import einvoice as einvoice_bench
+from bench import official as official_bench
 from bench import parse as parse_bench
+from bench import plainpdf as plainpdf_bench
 from bench import webhook as webhook_bench
 from bench.latency_proxy import LatencyProxy
 from devtools.emulator import moto_server
@@ -43,7 +45,18 @@ from docproc.schema import documents
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 EARLIER = "\n## Earlier runs"
-SECTIONS = ("parse", "einvoice", "webhook", "e2e", "burst", "loopback", "latency", "listing")
+SECTIONS = (
+    "parse",
+    "einvoice",
+    "official",
+    "plainpdf",
+    "webhook",
+    "e2e",
+    "burst",
+    "loopback",
+    "latency",
+    "listing",
+)
 ONE_PREFIX = "one/"  # a prefix of one document: the start-up
 LATENCY_ROUNDS = 3  # runs each of the I/O floor and the backfill at +15 ms, taking turns
 SOURCE_PREFIX = "in/"
@@ -148,6 +161,54 @@ def einvoice_section(ctx: Context) -> list[Figure]:
                 baseline_name=floor_name,
                 goal=">= 0.3x floor",
                 met=None if not floor else ours / floor >= 0.3,
+            )
+        )
+    return figures
+
+
+def official_section(ctx: Context) -> list[Figure]:
+    """Read + judge with the official rules (DOCPROC_OFFICIAL_RULES=report) against the same
+    with them off, per format, alternating in one process (SPEC 3.1)."""
+    seconds = 1.0 if ctx.args.quick else 3.0
+    figures = []
+    for name, paths in einvoice_bench.CASES.items():
+        off, report = official_bench.rates([p.read_bytes() for p in paths], seconds)
+        figures.append(
+            Figure(
+                f"read + judge + official rules {name}, one core",
+                report,
+                "docs/cpu-s",
+                f"bench/official.py: {name} ({len(paths)} sample files) through formats.read "
+                "and rules.judge with the official rules (Saxon-HE, stylesheets compiled "
+                f"before), against the same with them off, alternating, {seconds:g} CPU-s each.",
+                baseline=off,
+                baseline_name="official rules off",
+                digits=1,
+            )
+        )
+    return figures
+
+
+def plainpdf_section(ctx: Context) -> list[Figure]:
+    """Plain PDFs (SPEC 2.6): pages per second through the whole door, text layer and OCR."""
+    texts, scans, options = plainpdf_bench.corpus(20 if ctx.args.quick else 100, 1)
+    figures = []
+    for name, docs, ocr in (("text layer", texts, False), ("scan, OCR", scans, True)):
+        m = plainpdf_bench.measure(docs, options, ocr)
+        staged = m["pdftotext"] + m["pdftoppm"] + m["tesseract"] + m["templates"]
+        shares = ", ".join(
+            f"{key} {m[key] / staged:.0%}"
+            for key in ("pdftotext", "pdftoppm", "tesseract", "templates")
+            if m[key]
+        )
+        figures.append(
+            Figure(
+                f"plain PDF, {name}",
+                m["pages"] / m["door"],
+                "pages/s",
+                f"bench/plainpdf.py: {len(docs)} generated 2-page invoices through formats.read "
+                f"and rules.judge (wall clock, not pinned); time by stage: {shares}.",
+                digits=1,
             )
         )
     return figures
@@ -529,6 +590,8 @@ def listing_section(ctx: Context) -> list[Figure]:
 RUNNERS: dict[str, Callable[[Context], list[Figure]]] = {
     "parse": parse_section,
     "einvoice": einvoice_section,
+    "official": official_section,
+    "plainpdf": plainpdf_section,
     "webhook": webhook_section,
     "e2e": e2e_section,
     "burst": burst_section,
