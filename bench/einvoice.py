@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import io
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lxml import etree
@@ -47,28 +47,27 @@ def _ours(data: bytes) -> object:
     return result
 
 
-def _rates(
-    floor_work: Callable[[bytes], object], docs: list[bytes], seconds: float
-) -> tuple[float, float]:
-    """Documents per CPU second of the floor and of ours over the corpus.
+def alternating(
+    works: Sequence[Callable[[bytes], object]], docs: list[bytes], seconds: float
+) -> list[float]:
+    """Documents per CPU second of each work over the corpus.
 
-    The two alternate, corpus by corpus, and are timed in this process's CPU time: the
-    machine is shared, and load that comes and goes then weighs on both alike.
+    The works alternate, corpus by corpus, and are timed in this process's CPU time: the
+    machine is shared, and load that comes and goes then weighs on all alike.
     """
     for data in docs:  # warm caches and imports
-        floor_work(data)
-        _ours(data)
-    spent = {floor_work: 0.0, _ours: 0.0}
+        for work in works:
+            work(data)
+    spent = [0.0] * len(works)
     rounds = 0
-    while sum(spent.values()) < 2 * seconds:
-        for work in spent:
+    while sum(spent) < len(works) * seconds:
+        for n, work in enumerate(works):
             start = time.process_time()
             for data in docs:
                 work(data)
-            spent[work] += time.process_time() - start
+            spent[n] += time.process_time() - start
         rounds += 1
-    count = rounds * len(docs)
-    return count / spent[floor_work], count / spent[_ours]
+    return [rounds * len(docs) / each for each in spent]
 
 
 def main(seconds: float) -> dict[str, tuple[float, float]]:
@@ -78,7 +77,7 @@ def main(seconds: float) -> dict[str, tuple[float, float]]:
     for name, paths in CASES.items():
         docs = [p.read_bytes() for p in paths]
         floor_work = _pdf_floor if name.endswith("PDF") else _xml_floor
-        floor, ours = _rates(floor_work, docs, seconds)
+        floor, ours = alternating([floor_work, _ours], docs, seconds)
         results[name] = (floor, ours)
         size = sum(map(len, docs)) / len(docs) / 1024
         print(

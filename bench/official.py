@@ -13,12 +13,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from lxml import etree
 
-from bench.einvoice import CASES
+from bench.einvoice import CASES, alternating
 from docproc.formats import read
 from docproc.formats.document import EInvoiceDocument
 from docproc.formats.pdf import embedded_invoice
@@ -56,21 +55,8 @@ def _with_check(data: bytes) -> object:
 
 def rates(docs: list[bytes], seconds: float) -> tuple[float, float]:
     """Documents per CPU second, read+judge alone and with the check."""
-    works: list[Callable[[bytes], object]] = [_alone, _with_check]
-    for data in docs:  # warm: imports, compiled stylesheets, the JIT's first runs
-        for work in works:
-            work(data)
-    spent = dict.fromkeys(works, 0.0)
-    rounds = 0
-    while sum(spent.values()) < 2 * seconds:
-        for work in works:
-            start = time.process_time()
-            for data in docs:
-                work(data)
-            spent[work] += time.process_time() - start
-        rounds += 1
-    count = rounds * len(docs)
-    return count / spent[_alone], count / spent[_with_check]
+    alone, checked = alternating([_alone, _with_check], docs, seconds)
+    return alone, checked
 
 
 def _run_times(paths: list[Path], rounds: int) -> list[float]:

@@ -28,24 +28,6 @@ from docproc.models import Format, Invoice
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "tests" / "data" / "textpdf" / "templates"
 PAGE_TWO = "\n".join(f"Terms and conditions, clause {n}: as agreed." for n in range(1, 50))
-INVOICE = """\
-ACME Tools GmbH                                   Rechnung / Invoice
-Werkzeugstrasse 1, 10115 Berlin                   VAT ID: DE 123 456 789
-
-Bill to: Globex Corporation
-Invoice number: ACME-2024-{n:04d}
-Date: 2024-03-05
-Due: 2024-04-04
-
-Description                     Qty      Price     Amount
-Hammer, steel                     2      12.50      25.00
-Screwdriver set                   1      40.00      40.00
-Workbench                         1     120.00     120.00
-
-Net:       185.00
-VAT:        35.15
-Total:     220.15 EUR
-"""
 
 
 def scan(pdf: bytes, dpi: int = 200) -> bytes:
@@ -102,7 +84,10 @@ def measure(docs: list[bytes], options: PdfOptions, ocr: bool) -> dict[str, floa
 def corpus(docs: int, ocr_docs: int) -> tuple[list[bytes], list[bytes], PdfOptions]:
     """`docs` text-layer invoices, `ocr_docs` scans of them, and the options that read both."""
     options = PdfOptions(ocr=True, templates=tpl.load(tpl.folder(TEMPLATES)))
-    texts = [pdfmaker.text_pdf([INVOICE.format(n=n), PAGE_TWO]) for n in range(docs)]
+    texts = [
+        pdfmaker.text_pdf([pdfmaker.ACME_INVOICE.format(number=f"ACME-2024-{n:04d}"), PAGE_TWO])
+        for n in range(docs)
+    ]
     return texts, [scan(texts[n % len(texts)]) for n in range(ocr_docs)], options
 
 

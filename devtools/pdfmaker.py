@@ -16,6 +16,28 @@ _LEADING = 12
 _MARGIN = 40
 
 
+# The text of the invoice that the test templates (tests/data/textpdf/templates) read:
+# `number` is its invoice number, `ACME-2024-0042` in the tests.
+ACME_INVOICE = """\
+ACME Tools GmbH                                   Rechnung / Invoice
+Werkzeugstrasse 1, 10115 Berlin                   VAT ID: DE 123 456 789
+
+Bill to: Globex Corporation
+Invoice number: {number}
+Date: 2024-03-05
+Due: 2024-04-04
+
+Description                     Qty      Price     Amount
+Hammer, steel                     2      12.50      25.00
+Screwdriver set                   1      40.00      40.00
+Workbench                         1     120.00     120.00
+
+Net:       185.00
+VAT:        35.15
+Total:     220.15 EUR
+"""
+
+
 def _escape(line: str) -> bytes:
     """A PDF string literal's body: cp1252 (Courier's WinAnsiEncoding, so `€` and `ä`
     print), with its three special bytes escaped."""

@@ -34,7 +34,8 @@ TABLES: dict[type[Invoice | Item | Tax], Table] = {
 }
 CHILDREN = frozenset({"items", "taxes"})  # an invoice's fields held as child rows
 # The official rules' findings are the document's (`document_findings`), not the invoice's.
-NOT_COLUMNS = CHILDREN | {"findings"}
+DOCUMENT_FIELDS = frozenset({"findings"})
+NOT_COLUMNS = CHILDREN | DOCUMENT_FIELDS
 
 
 def _mapped(cls: type[Invoice | Item | Tax]) -> dict[str, type | None]:

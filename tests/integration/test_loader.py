@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine, func, inspect, select
 
-from docproc import loader, schema
+from docproc import loader, rows, schema
 from docproc.models import (
     DocumentType,
     FetchedObject,
@@ -133,6 +133,8 @@ def test_every_field_is_stored_and_read_back_as_it_was(engine: Engine) -> None:
     as its default, so every field here is set to something else."""
     for record in (FULL, *FULL.items, *FULL.taxes):
         for f in fields(record):
+            if f.name in rows.DOCUMENT_FIELDS:  # the document's, not stored with the invoice
+                continue
             value = getattr(record, f.name)
             assert value is not None and (f.default is MISSING or value != f.default), f.name
     # The defaults that text-v1 derives: customer = issuer, net = amount, payable = total.
@@ -146,6 +148,8 @@ def test_every_field_is_stored_and_read_back_as_it_was(engine: Engine) -> None:
     pairs = [*zip(back.items, FULL.items), *zip(back.taxes, FULL.taxes), (back, FULL)]  # noqa: B905
     for got, want in pairs:
         for f in fields(want):
+            if f.name in rows.DOCUMENT_FIELDS:
+                continue
             assert getattr(got, f.name) == getattr(want, f.name), f.name
     assert back == FULL
 
@@ -187,7 +191,7 @@ def test_a_failed_transaction_writes_nothing(engine: Engine) -> None:
     broken = invoice(items=(Item(1, "a", Decimal(1), None), Item(1, "dup line", Decimal(1), None)))
     with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
         loader.record(engine, [(broken, fetched())])
-    assert all(rows == [] for rows in snapshot(engine).values())
+    assert all(found == [] for found in snapshot(engine).values())
 
 
 def test_rejection_is_recorded_and_found(engine: Engine) -> None:
