@@ -202,3 +202,55 @@ def test_backfill_loads_and_rejects_the_same(pipeline: Pipeline) -> None:
     assert (summary.statuses["loaded"], summary.statuses["rejected"]) == (3, 1)
     assert summary.reasons == {"payable_mismatch": 1}
     check_rows_and_outputs(pipeline, etags)
+
+
+# The first UBL sample with its item classification outside UNTDID 7143: docproc's own
+# rules accept it, the official BR-CL-13 does not (SPEC 3.1).
+NONCONFORMANT = (
+    (DATA / "en16931-ubl" / "ubl-tc434-example2.xml")
+    .read_bytes()
+    .replace(
+        b'<cbc:ItemClassificationCode listID="STI">65434568',
+        b'<cbc:ItemClassificationCode listID="XX">65434568',
+    )
+)
+
+
+def test_a_nonconformant_invoice_is_loaded_flagged_with_its_findings_stored(
+    pipeline: Pipeline,
+) -> None:
+    pipeline.upload("in/br-cl-13.xml", NONCONFORMANT)
+    state = process_invoice(pipeline.source, "in/br-cl-13.xml", return_state=True)
+    outcome = state.result()
+    assert state.is_completed(), state.message
+    assert outcome.reasons == ("nonconformant",)
+    with pipeline.engine.connect() as conn:
+        doc = conn.execute(select(schema.documents)).one()
+        found = conn.execute(
+            select(schema.document_findings.c.rule, schema.document_findings.c.flag).where(
+                schema.document_findings.c.document_id == doc.id
+            )
+        ).all()
+    assert (doc.status, doc.flags) == ("loaded", "nonconformant")
+    assert ("BR-CL-13", "fatal") in found
+
+
+def test_enforce_rejects_it_rule_violation_with_the_findings_in_the_report(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from docproc.settings import get_settings
+
+    monkeypatch.setenv("DOCPROC_OFFICIAL_RULES", "enforce")
+    get_settings.cache_clear()
+    try:
+        pipeline.upload("in/br-cl-13.xml", NONCONFORMANT)
+        state = process_invoice(pipeline.source, "in/br-cl-13.xml", return_state=True)
+    finally:
+        monkeypatch.delenv("DOCPROC_OFFICIAL_RULES")
+        get_settings.cache_clear()
+    assert state.is_failed() and "rule_violation" in state.message
+    report = json.loads(pipeline.read_target("rejected/in/br-cl-13.xml.json"))
+    assert report["reasons"] == ["rule_violation"]
+    assert report["details"][0].startswith("[BR-CL-13] ")
+    assert "BR-CL-13" in [f["rule"] for f in report["findings"]]
+    assert report["finding_count"] == len(report["findings"])
