@@ -21,14 +21,10 @@ from docproc.formats import (
     pdf,  # noqa: F401 (imported by the first PDF a run reads)
     templates,
 )
-from docproc.models import OfficialRules
-from docproc.rules import official
-from docproc.settings import get_settings
 
 migrations.head()  # Alembic and its revision scripts: each run's first database use checks them
 storage.warm_up()
 templates.shipped()  # invoice2data's ~220 templates, for a run's first plain PDF (SPEC 2.6)
-if get_settings().official_rules is not OfficialRules.OFF:
-    # The official stylesheets (SPEC 3.1), about 3 CPU-s: compiled here, once, before the
-    # forks (measured safe with saxonche 13.1.1: tests/unit/test_official_rules_processes.py).
-    official.precompile()
+# Not the official stylesheets (SPEC 3.1): SaxonC compiled here, before the fork, crashed
+# the forked runs (SIGSEGV, exit -11, in `docproc demo`); each run's process compiles the
+# stylesheet it needs on first use instead (saxonche is not even imported here).

@@ -1,7 +1,8 @@
 """`make demo`: the whole chain on one machine, with nothing to configure.
 
-Three documents go in: the original system's text sample, a UBL credit note and a
-Factur-X PDF; each comes out as rows and a CSV.
+Four documents go in: the original system's text sample, a UBL credit note, a Factur-X
+PDF and a plain PDF read by its invoice2data template (when poppler's pdftotext is
+installed, as `make install` does); each comes out as rows and a CSV.
 
 S3 upload -> bucket notification -> SNS -> webhook -> `process-invoice` run created
 from its deployment -> rows in the database and a CSV in the target bucket,
@@ -11,6 +12,7 @@ on moto (S3 and SNS), a local Prefect server and SQLite (or DOCPROC_DATABASE_URL
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -26,25 +28,38 @@ from devtools.emulator import EMULATOR_ENV, free_port, moto_server, stop, wait_f
 
 WORK_DIR = Path(".docproc")
 # In the package (docproc/samples/, with the e-invoices' licences), so that an installed
-# wheel uploads all three: the original system's sample, a UBL credit note whose number
-# holds `/` and spaces, and a Factur-X PDF.
+# wheel uploads them all: the original system's sample, a UBL credit note whose number
+# holds `/` and spaces, a Factur-X PDF, and a plain PDF whose template is beside it.
 SAMPLES = ("docproc-invoice.txt", "ubl-tc434-creditnote1.xml", "invoice_EN16931.pdf")
+PLAIN_PDF = "acme-tools-invoice.pdf"
+
+
+def samples_folder() -> Path:
+    """docproc/samples/, which also holds the plain PDF's template (DOCPROC_TEMPLATES)."""
+    return Path(str(files("docproc").joinpath("samples")))
 
 
 def demo_documents() -> list[tuple[str, bytes]]:
-    """(name, bytes) of what the demo uploads, in that order."""
-    samples = files("docproc").joinpath("samples")
-    return [(name, samples.joinpath(name).read_bytes()) for name in SAMPLES]
+    """(name, bytes) of what the demo uploads, in that order: the plain PDF only where
+    pdftotext can read it."""
+    names = [*SAMPLES, PLAIN_PDF] if shutil.which("pdftotext") else list(SAMPLES)
+    return [(name, (samples_folder() / name).read_bytes()) for name in names]
 
 
 def run_demo(console: Console, timeout: float = 180.0) -> int:
-    """0 when the three samples arrived as rows and CSVs, 1 otherwise."""
+    """0 when the samples arrived as rows and CSVs, 1 otherwise."""
     from deployments.local_server import local_prefect_server
     from docproc import export, formats, loader, migrations, provision, rules
     from docproc.models import Invoice, ObjectRef
+    from docproc.pdfoptions import pdf_options
+    from docproc.settings import get_settings
     from tasks import resources
 
     WORK_DIR.mkdir(exist_ok=True)
+    # The plain PDF's template, unless the user keeps templates of their own.
+    os.environ.setdefault("DOCPROC_TEMPLATES", str(samples_folder()))
+    get_settings.cache_clear()
+    pdf = pdf_options(get_settings())
     # The database outlives a demo: one made by an earlier release is upgraded first.
     upgraded = migrations.upgrade(
         loader.make_engine(resources.settings().database_url.get_secret_value())
@@ -110,7 +125,7 @@ def run_demo(console: Console, timeout: float = 180.0) -> int:
         )
         for ref, body in uploads:
             # What the pipeline made of it, found by the ids the document itself gives.
-            invoice = rules.judge(formats.read(body))
+            invoice = rules.judge(formats.read(body, pdf=pdf))
             if not isinstance(invoice, Invoice):
                 console.print(f"[red]{ref.uri} was rejected: {', '.join(invoice.reasons)}")
                 return 1

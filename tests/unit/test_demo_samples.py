@@ -1,4 +1,4 @@
-"""The demo's documents come from the package, so that an installed wheel uploads all three."""
+"""The demo's documents come from the package, so that an installed wheel uploads them all."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import tomllib
 from pathlib import Path, PurePosixPath
 
 from docproc import formats, rules
-from docproc.demo import demo_documents
+from docproc.demo import demo_documents, samples_folder
+from docproc.formats import PdfOptions, templates
 from docproc.models import Invoice
 
 REPO = Path(__file__).resolve().parents[2]
@@ -17,19 +18,27 @@ PACKAGE = REPO / "docproc"
 EINVOICES = REPO / "tests" / "data" / "einvoices"
 
 
-def test_three_documents_each_loadable_and_of_its_format() -> None:
+def test_four_documents_each_loadable_and_of_its_format() -> None:
     documents = demo_documents()
     assert [name for name, _ in documents] == [
         "docproc-invoice.txt",
         "ubl-tc434-creditnote1.xml",
         "invoice_EN16931.pdf",
+        "acme-tools-invoice.pdf",
     ]
-    judged = [rules.judge(formats.read(body)) for _, body in documents]
+    # The plain PDF is read with the template beside it, as the demo sets DOCPROC_TEMPLATES.
+    pdf = PdfOptions(templates=templates.load(templates.folder(samples_folder())))
+    judged = [rules.judge(formats.read(body, pdf=pdf)) for _, body in documents]
     assert all(isinstance(invoice, Invoice) for invoice in judged), judged
-    assert [i.format for i in judged if isinstance(i, Invoice)] == ["text-v1", "ubl", "factur-x"]
+    assert [i.format for i in judged if isinstance(i, Invoice)] == [
+        "text-v1",
+        "ubl",
+        "factur-x",
+        "pdf-text",
+    ]
 
 
-def test_an_installed_package_away_from_the_repository_has_all_three(tmp_path: Path) -> None:
+def test_an_installed_package_away_from_the_repository_has_them_all(tmp_path: Path) -> None:
     """docproc as a wheel installs it: its modules and its package data, no `tests/` beside it."""
     config = tomllib.loads((REPO / "pyproject.toml").read_text())
     patterns = config["tool"]["setuptools"]["package-data"]["docproc"]
@@ -57,7 +66,7 @@ def test_an_installed_package_away_from_the_repository_has_all_three(tmp_path: P
         text=True,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "3"
+    assert done.stdout.strip() == "4"
 
 
 def test_the_samples_are_the_tests_files_with_their_licences() -> None:
