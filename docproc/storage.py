@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from docproc import aws
 from docproc.aws import error_code
 from docproc.batching import chunks
-from docproc.errors import ObjectMissing, Superseded
+from docproc.errors import ObjectMissing, Superseded, retried
 from docproc.models import FetchedObject, ListedObject, ObjectRef
 from docproc.settings import DEFAULT_S3_CONCURRENCY, DEFAULT_S3_MAX_ATTEMPTS
 
@@ -157,6 +157,10 @@ def iter_pages(
 Fetched = FetchedObject | ObjectMissing | Superseded
 
 
+# Waits before a batch's GET of one object is tried again after a transient fault.
+OBJECT_WAITS = (0.1, 0.5, 1.0, 2.0)
+
+
 def fetch_many(
     client: S3Client,
     objects: Sequence[ListedObject],
@@ -165,9 +169,12 @@ def fetch_many(
 ) -> list[tuple[Fetched, float]]:
     """Fetch concurrently, each with its duration in seconds.
 
-    What vanished or changed since the listing is returned, not raised. Any
-    other error (after boto3's own retries) is raised once all fetches have
-    ended, so that the caller's retry starts from a quiet pool.
+    What vanished or changed since the listing is returned, not raised. A transient
+    error is retried for that object alone (`OBJECT_WAITS`): boto3 does not retry a body
+    cut off while it is read, and among a batch's hundreds of GETs on a flapping network
+    one such cut would otherwise fail the whole batch on every attempt. Any other error,
+    or one that lasts, is raised once all fetches have ended, so that the caller's retry
+    starts from a quiet pool.
     """
 
     def one(obj: ListedObject) -> tuple[Fetched, float]:
@@ -175,7 +182,7 @@ def fetch_many(
         if obj.size > max_bytes:
             return FetchedObject(obj.ref, obj.size, None, None), 0.0
         try:
-            result: Fetched = fetch(client, obj.ref, max_bytes)
+            result: Fetched = retried(lambda: fetch(client, obj.ref, max_bytes), OBJECT_WAITS)
         except (ObjectMissing, Superseded) as exc:
             result = exc
         return result, time.perf_counter() - started

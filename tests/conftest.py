@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from devtools.emulator import EMULATOR_ENV, moto_server
 from docproc import schema
-from tests.faultproxy import FaultProxy, HttpFaultProxy
+from tests.support.faultproxy import FaultProxy, HttpFaultProxy
 from tests.support.pipeline import TEST_DB_URL, Pipeline, new_pipeline, pointed_at
 
 

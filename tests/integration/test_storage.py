@@ -4,13 +4,15 @@ import hashlib
 import uuid
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from botocore.exceptions import ClientError
 
 from docproc import storage
-from docproc.errors import ObjectMissing, Superseded
-from docproc.models import ListedObject, ObjectRef
+from docproc.errors import ObjectMissing, Superseded, is_transient
+from docproc.models import FetchedObject, ListedObject, ObjectRef
+from tests.support.faultproxy import FaultProxy
 
 
 @pytest.fixture
@@ -140,3 +142,25 @@ def test_fetch_many_keeps_order_and_reports_vanished_objects(bucket: str) -> Non
     assert isinstance(results[0][0], ObjectMissing)
     assert results[1][0].body == b"b"  # type: ignore[union-attr]
     assert results[2][0].body is None  # too large: not fetched at all
+
+
+def test_fetch_many_retries_a_cut_get_for_that_object_alone(bucket: str) -> None:
+    """boto3 does not retry a body cut while it is read; one such GET among a batch's
+    hundreds would fail the whole batch on every attempt of a flapping network."""
+    s3 = storage.s3_client()
+    for key in ("a", "b", "c"):
+        s3.put_object(Bucket=bucket, Key=key, Body=key.encode() * 100)
+    endpoint = urlsplit(s3.meta.endpoint_url)
+    with FaultProxy(endpoint.hostname or "127.0.0.1", endpoint.port or 80) as proxy:
+        faulty = storage.s3_client(endpoint_url=f"http://127.0.0.1:{proxy.port}", max_attempts=1)
+        listed = [ListedObject(ObjectRef(bucket, key), 300) for key in ("a", "b", "c")]
+        proxy.drop_when(f"GET /{bucket}/b".encode(), times=len(storage.OBJECT_WAITS))
+        results = storage.fetch_many(faulty, listed, 1000)
+        assert proxy.dropped == len(storage.OBJECT_WAITS)
+        bodies = [r.body for r, _ in results if isinstance(r, FetchedObject)]
+        assert bodies == [b"a" * 100, b"b" * 100, b"c" * 100]
+
+        proxy.drop_when(f"GET /{bucket}/b".encode(), times=len(storage.OBJECT_WAITS) + 1)
+        with pytest.raises(Exception) as lasting:
+            storage.fetch_many(faulty, listed, 1000)
+        assert is_transient(lasting.value)

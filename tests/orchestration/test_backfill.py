@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from docproc.cli import app
 from docproc.summary import Summary
 from flows.backfill import backfill_prefix
-from tests.faultproxy import FaultProxy
 from tests.support.archive import COUNT, document, invalid, key, rows
+from tests.support.faultproxy import FaultProxy
 from tests.support.pipeline import Pipeline
 
 pytestmark = pytest.mark.usefixtures("prefect_api")

@@ -35,7 +35,7 @@ from docproc.grouping import MAX_GROUP
 from docproc.models import ObjectRef
 from docproc.webhook import HandOverError
 from flows.process_batch import run_name
-from tests.faultproxy import HttpFaultProxy
+from tests.support.faultproxy import HttpFaultProxy
 from tests.support.orchestration import group_events
 
 REPO = Path(__file__).resolve().parents[2]

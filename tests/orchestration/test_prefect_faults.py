@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 
 from docproc import schema
 from tasks import writer_slot
-from tests.faultproxy import FaultProxy, HttpFaultProxy
+from tests.support.faultproxy import FaultProxy, HttpFaultProxy
 from tests.support.pipeline import Pipeline
 
 REPO = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from docproc import schema
 from docproc.models import Outcome
 from flows.process_invoice import process_invoice
-from tests.faultproxy import FaultProxy
+from tests.support.faultproxy import FaultProxy
 from tests.support.pipeline import Pipeline
 
 SAMPLE = files("docproc").joinpath("samples/docproc-invoice.txt").read_bytes()

@@ -16,7 +16,7 @@ from prefect import flow, task
 from prefect.client.orchestration import SyncPrefectClient, get_client
 
 from tasks import resources, writer_slot
-from tests.faultproxy import HttpFaultProxy
+from tests.support.faultproxy import HttpFaultProxy
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 

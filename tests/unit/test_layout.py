@@ -8,8 +8,7 @@ import ast
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
-# tests/faultproxy.py moves into tests/support once the work on it has been merged.
-SHARED = ("tests.support", "tests.faultproxy")
+SHARED = ("tests.support",)
 
 
 def imported(path: Path) -> list[str]:
