@@ -2,7 +2,8 @@
 
 The composition root (docs/architecture.md): the commands live by concern in
 `pipeline` (process, backfill, reconcile, validate), `run` (init-db, demo, serve,
-webhook), `provisioning` (provision, deprovision) and `report` (vat, spend); `options`
+webhook), `provisioning` (provision, deprovision), `report` (vat, spend), `templates` and
+`automations` (create); `options`
 declares the options several of them take, `common` what they all share.
 """
 
@@ -13,7 +14,7 @@ import gc
 
 import typer
 
-from docproc.cli import pipeline, provisioning, report, run, templates
+from docproc.cli import automations, pipeline, provisioning, report, run, templates
 from docproc.cli.typer_fix import hide_flag_types
 
 hide_flag_types()
@@ -38,6 +39,7 @@ app.command()(provisioning.provision)
 app.command()(provisioning.deprovision)
 app.add_typer(report.app)
 app.add_typer(templates.app)
+app.add_typer(automations.app)
 
 
 def main(prog_name: str = "docproc") -> None:

@@ -22,8 +22,6 @@ from docproc import events
 from docproc.duplicates import Decision, Difference, Kind, LoadedDocument
 from docproc.models import Invoice, ObjectRef
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 def test_a_conflict_event_sends_the_notification(prefect_api: str, tmp_path: Path) -> None:
     from prefect.blocks.notifications import CustomWebhookNotificationBlock
@@ -50,17 +48,28 @@ def test_a_conflict_event_sends_the_notification(prefect_api: str, tmp_path: Pat
         json_data={"subject": "{{subject}}", "body": "{{body}}"},
     ).save(block_name)
     env = dict(os.environ, PREFECT_API_URL=prefect_api)
-    rendered = subprocess.run(
-        [sys.executable, "automations/render.py", f"custom-webhook/{block_name}"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=True,
-    )  # fmt: skip
-    alerts = tmp_path / "alerts.yaml"
-    alerts.write_text(rendered.stdout)
+    command = [sys.executable, "-m", "docproc", "automations", "create"]
     created = subprocess.run(
-        [sys.executable, "-m", "prefect", "automation", "create", "--from-file", str(alerts)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+        [*command, "--block", f"custom-webhook/{block_name}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert created.returncode == 0, created.stdout + created.stderr
+    assert "created  docproc conflicting invoice" in created.stdout
+    # Run again, it updates them: no copies.
+    again = subprocess.run(
+        [*command, "--block", f"custom-webhook/{block_name}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "updated  docproc conflicting invoice" in again.stdout
+    with get_client(sync_client=True) as client:
+        names = [a.name for a in client.read_automations() if a.name.startswith("docproc ")]
+    assert len(names) == len(set(names)) == created.stdout.count("created  ")
+    missing = subprocess.run(
+        [*command, "--block", "custom-webhook/no-such-block"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert missing.returncode == 2 and "no notification block" in missing.stderr
     try:
         invoice = Invoice(
             "sm-1", "inv-7", date(2018, 3, 31), "S", "B", "INR",
