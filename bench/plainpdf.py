@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import time
 from pathlib import Path
 
@@ -34,16 +33,7 @@ def scan(pdf: bytes, dpi: int = 200) -> bytes:
     """Every page of `pdf` as a grey image at `dpi`: a scan with no text layer."""
     count = pdftext.text_layer(pdf)
     assert isinstance(count, pdftext.Text)
-    images = []
-    for page in range(1, count.pages + 1):
-        pgm = subprocess.run(
-            ["pdftoppm", "-r", str(dpi), "-gray", "-f", str(page), "-l", str(page), "-singlefile"],
-            input=pdf,
-            capture_output=True,
-            check=True,
-        ).stdout
-        images.append(pdfmaker.parse_pgm(pgm))
-    return pdfmaker.image_pdf(images, dpi=dpi)
+    return pdfmaker.scanned(pdf, count.pages, dpi)
 
 
 def measure(docs: list[bytes], options: PdfOptions, ocr: bool) -> dict[str, float]:

@@ -7,6 +7,7 @@ grey image per page. The hostile ones are what a reader must survive (SPEC 2.5).
 
 from __future__ import annotations
 
+import subprocess
 import zlib
 from collections.abc import Iterable, Sequence
 
@@ -208,3 +209,18 @@ def many_pages(count: int, text: str = "page") -> bytes:
         )
     objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(kids), count)
     return _assemble(objects)
+
+
+def scanned(pdf: bytes, pages: int = 1, dpi: int = 200) -> bytes:
+    """The first `pages` pages of `pdf` printed and scanned: poppler's grey image of each
+    (`pdftoppm`), in a PDF with no text layer."""
+    images = []
+    for page in range(1, pages + 1):
+        pgm = subprocess.run(  # noqa: S603 (poppler's own tool on the PDF we made)
+            ["pdftoppm", "-r", str(dpi), "-gray", "-f", str(page), "-l", str(page), "-singlefile"],  # noqa: S607
+            input=pdf,
+            capture_output=True,
+            check=True,
+        ).stdout
+        images.append(parse_pgm(pgm))
+    return image_pdf(images, dpi=dpi)

@@ -80,6 +80,20 @@ def test_a_plain_pdf_becomes_a_row_flagged_extracted_a_csv_and_a_named_run(
     assert run.name == f"ACME-2024-0042 from s3://{pipeline.source}/in/acme.pdf"
 
 
+def test_a_scan_with_ocr_on_becomes_a_row_flagged_extracted(
+    pipeline: Pipeline, templates_in: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCPROC_OCR", "tesseract")
+    templates_in(str(TEMPLATES))  # type: ignore[operator]
+    pipeline.upload("in/scan.pdf", pdfmaker.scanned(PDF))
+    state = process_invoice(pipeline.source, "in/scan.pdf", return_state=True)
+    assert state.is_completed(), state.message
+    row, flags = loaded(pipeline)
+    assert row[:4] == ("DE123456789", "ACME-2024-0042", "pdf-ocr", "template:com.acme.tools")
+    assert str(row[5]) == "220.15"
+    assert flags == "extracted"
+
+
 def test_templates_kept_on_s3_read_a_pdf_in_a_backfill(
     pipeline: Pipeline, templates_in: object
 ) -> None:

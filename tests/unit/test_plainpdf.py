@@ -5,7 +5,6 @@ end as a rejection within the time limit (SPEC 2.5), never a hang or a leftover 
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -50,14 +49,7 @@ def rejected(data: bytes, options: PdfOptions) -> Rejection:
 
 def scan_of(text: str, dpi: int = 200) -> bytes:
     """The text PDF printed and scanned: pdftoppm's grey image of each page, no text layer."""
-    pdf = pdfmaker.text_pdf([text])
-    pgm = subprocess.run(
-        ["pdftoppm", "-r", str(dpi), "-gray", "-singlefile", "-"],
-        input=pdf,
-        capture_output=True,
-        check=True,
-    ).stdout
-    return pdfmaker.image_pdf([pdfmaker.parse_pgm(pgm)], dpi=dpi)
+    return pdfmaker.scanned(pdfmaker.text_pdf([text]), dpi=dpi)
 
 
 def children() -> list[int]:
