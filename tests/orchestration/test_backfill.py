@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from docproc import storage
 from docproc.cli import app
 from docproc.summary import Summary
 from flows.backfill import backfill_prefix
@@ -137,9 +138,10 @@ def test_a_batch_whose_fetch_fails_fails_alone(pipeline: Pipeline, s3_faults: Fa
     summary, the batch's documents `failed` with the fetch's error, the others done."""
     for i in range(30):
         pipeline.upload(key(i), document(i))
-    s3_faults.drop_when(f"GET /{pipeline.source}/archive/2024/0015".encode(), times=10)
+    s3_faults.drop_when(f"GET /{pipeline.source}/archive/2024/0015".encode(), times=100)
     state, summary = backfill(pipeline, batch_size=10)
-    assert s3_faults.dropped == 4  # the first try and the fetch task's three retries
+    # The first try and the fetch task's three retries, each trying the object 5 times.
+    assert s3_faults.dropped == 4 * (len(storage.OBJECT_WAITS) + 1)
     assert state.is_failed()
     assert summary.statuses["failed"] == 10
     assert summary.statuses["loaded"] + summary.statuses["rejected"] == 20

@@ -136,10 +136,12 @@ def test_demo_runs_the_whole_chain(mysql_url: str, moto_endpoint: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "loaded in" in result.stdout
     assert "sm-LK0080145,inv-00001,2018-03-31,Space Mechanics Inc." in result.stdout
-    # ... and the UBL credit note and the Factur-X PDF, each at its CSV key.
-    assert "(3 invoices)" in result.stdout
+    # ... and the UBL credit note, the Factur-X PDF and the plain PDF (read by its
+    # template, pdftotext being installed by `make install`), each at its CSV key.
+    assert "(4 invoices)" in result.stdout
     assert "BE0000000196/018304%20%2F%2028865.csv" in result.stdout
     assert "FR11123456782/F20260023.csv" in result.stdout
+    assert "DE123456789/ACME-2024-0042.csv" in result.stdout and "pdf-text" in result.stdout
     assert "factur-x" in result.stdout and "credit_note" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
 
