@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, Row, and_, delete, exists, select, up
 from sqlalchemy.exc import IntegrityError
 
 from docproc import loader
-from docproc.duplicates import Decision
+from docproc.duplicates import Decision, Kind, business_values
 from docproc.errors import DocprocError
 from docproc.models import FetchedObject, Flag, Invoice, ObjectRef, Reason, Status
 from docproc.rows import key_sha256
@@ -114,6 +114,15 @@ class Decided:
 
 
 RemoveCsv = Callable[[str, str], None]
+
+
+def question_of_decision(decision: Decision) -> Question | None:
+    """The question the loader's decision leaves for a person, if any."""
+    if decision.kind == Kind.CONFLICT:
+        return Question.CONFLICT
+    if decision.writes and decision.suspect_of is not None:
+        return Question.SUSPECT
+    return None
 
 
 def _question(row: Row[Any]) -> Question | None:
@@ -375,3 +384,40 @@ def _record_review(conn: Connection, document_id: int, review: Review) -> None:
             decided_at=review.decided_at,
         )
     )
+
+
+def side_by_side(case: Case, old: Invoice | None, new: Invoice | None) -> str:
+    """The review's artifact: both documents, linked, and every value that differs, old
+    (the loaded invoice, or the look-alike) and new (this document)."""
+    mine = f"[{case.ref.uri}]({case.ref.uri})"
+    theirs = f"[{case.other.uri}]({case.other.uri})" if case.other else "(unknown)"
+    before = business_values(old) if old is not None else {}
+    after = business_values(new) if new is not None else {}
+    names = list(before) + [n for n in after if n not in before]
+    differ = [n for n in names if before.get(n, "") != after.get(n, "")]
+    ask = (
+        "It was held: its values differ from the loaded invoice under the same number."
+        if case.question is Question.CONFLICT
+        else "It was loaded and flagged: another number has the same total, currency and date."
+    )
+
+    def cell(value: str) -> str:
+        return value.replace("|", "\\|").replace("\n", " ") or " "
+
+    lines = [
+        f"# Review: {case.issuer_key} / {case.invoice_id}",
+        "",
+        f"**{case.question}**: {ask}",
+        "",
+        f"- this document (new): {mine}",
+        f"- {'loaded' if case.question is Question.CONFLICT else 'look-alike'} (old): {theirs}",
+        "",
+        f"Answer with one of: {', '.join(f'`{a}`' for a in case.answers)}.",
+        "",
+        "| value | old | new |",
+        "|---|---|---|",
+        *(f"| {cell(n)} | {cell(before.get(n, ''))} | {cell(after.get(n, ''))} |" for n in differ),
+    ]
+    if not differ:
+        lines.append("| (no value differs) | | |")
+    return "\n".join(lines) + "\n"
