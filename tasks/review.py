@@ -165,3 +165,45 @@ def apply(
         except Exception as exc:
             log.warning("could not send %s: %s", events.REVIEW_DECIDED, exc)
     return done
+
+
+def end_review_run(ref: ObjectRef, message: str) -> list[str]:
+    """End the waiting `review` run(s) of this document `Completed` with the decision as
+    message, when it was decided elsewhere (`review decide`); returns their ids. Without
+    PREFECT_API_URL there is no server to ask.
+
+    Forced: a suspended run cannot be resumed into `Completed` without its input, and
+    the decision is already applied, so the run must not apply anything on its own.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterDeploymentId,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.settings import PREFECT_API_URL
+    from prefect.states import Completed
+
+    if not PREFECT_API_URL.value():
+        return []  # no server named: no run to end (and none to start for it)
+    waiting = [StateType.PAUSED, StateType.SCHEDULED, StateType.PENDING]
+    ended = []
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name(REVIEW_DEPLOYMENT)
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                deployment_id=FlowRunFilterDeploymentId(any_=[deployment.id]),
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=waiting)),
+            )
+        )
+        for run in runs:
+            params = run.parameters
+            if (params.get("bucket"), params.get("key")) != (ref.bucket, ref.key):
+                continue
+            if ref.etag and params.get("etag") not in (None, "", ref.etag):
+                continue
+            client.set_flow_run_state(run.id, Completed(message=message), force=True)
+            ended.append(str(run.id))
+    return ended

@@ -13,7 +13,7 @@ import gc
 
 import typer
 
-from docproc.cli import pipeline, provisioning, report, run, templates
+from docproc.cli import pipeline, provisioning, report, review, run, templates
 from docproc.cli.typer_fix import hide_flag_types
 
 hide_flag_types()
@@ -37,6 +37,7 @@ app.command()(run.webhook)
 app.command()(provisioning.provision)
 app.command()(provisioning.deprovision)
 app.add_typer(report.app)
+app.add_typer(review.app)
 app.add_typer(templates.app)
 
 
