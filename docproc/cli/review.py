@@ -29,7 +29,7 @@ def list_questions() -> None:
     load_settings()
     cases = reviews.open_questions(resources.engine())
     for case in cases:
-        console.print(case.line(), soft_wrap=True, markup=False)
+        typer.echo(case.line())  # tab-separated, for scripts: not through rich
     if not cases:
         console.print("no open questions")
 
