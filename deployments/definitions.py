@@ -46,6 +46,7 @@ def served_flows() -> list[tuple[Any, dict[str, Any]]]:
     from flows.process_invoice import process_invoice
     from flows.reconcile import reconcile
     from flows.report import report
+    from flows.review import review
 
     flows = {
         "process-invoice": process_invoice,
@@ -54,6 +55,7 @@ def served_flows() -> list[tuple[Any, dict[str, Any]]]:
         "backfill-batch": backfill_batch,
         "reconcile": reconcile,
         "report": report,
+        "review": review,
     }
     return [
         (

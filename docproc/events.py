@@ -245,3 +245,42 @@ def invoice_events(decision: Decision) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+# SPEC 12: a person answered a held conflict or a flagged suspect (UI or `review decide`).
+REVIEW_DECIDED = "docproc.review.decided"
+
+
+def review_decided(
+    issuer_key: str,
+    invoice_id: str,
+    document: ObjectRef,
+    question: str,
+    decision: str,
+    note: str,
+    decided_by: str | None,
+    decided_at: datetime,
+) -> dict[str, Any]:
+    """`docproc.review.decided` as `emit_event`'s keyword arguments (JSON-ready)."""
+    return {
+        "event": REVIEW_DECIDED,
+        "resource": {
+            "prefect.resource.id": invoice_resource_id(issuer_key, invoice_id),
+            "prefect.resource.name": f"{issuer_key}/{invoice_id}",
+            "docproc.issuer_key": issuer_key,
+            "docproc.invoice_id": invoice_id,
+        },
+        "payload": {
+            "document": {
+                "uri": document.uri,
+                "bucket": document.bucket,
+                "key": document.key,
+                "etag": document.etag or "",
+            },
+            "question": question,
+            "decision": decision,
+            "note": note,
+            "decided_by": decided_by,
+            "decided_at": decided_at.isoformat(),
+        },
+    }

@@ -51,6 +51,8 @@ RACE_WAITS = (0.02, 0.04, 0.06, 0.08)
 _RACE_CODES = frozenset({1213, 1205})
 _DUPLICATE_ENTRY = 1062
 Publish = Callable[[Sequence[Decision]], None]
+# Further writes of the caller's in the batch's transaction, after its rows (a review's record).
+Within = Callable[[Connection, Sequence[Decision]], None]
 # Waits before a document that failed alone is tried again: a lost connection is back at
 # once, a restarting server in seconds (what the tasks' retries wait, 1 + 2 + 4 s).
 PIECE_WAITS = (0.1, 0.5, 1.0, 2.0, 4.0)
@@ -115,6 +117,7 @@ def record(
     *,
     replace: bool = False,
     publish: Publish | None = None,
+    within: Within | None = None,
 ) -> list[Decision]:
     """Write a batch of outcomes in one transaction; returns what became of each invoice.
 
@@ -125,11 +128,12 @@ def record(
     (CSVs, conflict reports) while the locks are held and before the commit, so a CSV
     is only ever written by the document whose rows win, and a crash before the
     commit leaves nothing marked done. A run that lost a race for a new number (a
-    deadlock, or the other's insert) starts again and finds the winner's rows.
+    deadlock, or the other's insert) starts again and finds the winner's rows. `within`
+    writes more in the same transaction, after the rows (a review's decision, SPEC 12).
     """
     if not loaded and not rejected:
         return []
-    attempt = partial(_record, engine, loaded, rejected, flow_run_id, replace, publish)
+    attempt = partial(_record, engine, loaded, rejected, flow_run_id, replace, publish, within)
     return retried(attempt, RACE_WAITS, retry_if=_lost_race)
 
 
@@ -214,6 +218,7 @@ def _record(
     flow_run_id: str | None,
     replace: bool,
     publish: Publish | None,
+    within: Within | None = None,
 ) -> list[Decision]:
     at = now()
     with engine.begin() as conn:
@@ -234,6 +239,8 @@ def _record(
             [(d.ref, d.invoice) for d in decisions] + [(ref, r) for ref, r in rejected],
         )
         decisions = _link(conn, decisions)
+        if within is not None:
+            within(conn, decisions)
         if publish is not None and decisions:
             # Two writers of one number in a batch (replace): the rows are the last one's,
             # so only its CSV may be put; both at once would race for the same key.

@@ -1,4 +1,4 @@
-"""The four tables of SPEC section 4 (schema v2), in SQLAlchemy Core, for MySQL/MariaDB and SQLite.
+"""The tables of SPEC sections 4 and 12 (schema v4), in SQLAlchemy Core, for MySQL and SQLite.
 
 These are the current tables; `docproc.migrations` holds how a database made by an
 earlier version becomes them. The column types below are shared with the migrations.
@@ -183,6 +183,23 @@ document_findings = Table(
     Column("message", Text, nullable=False),
     ForeignKeyConstraint(
         ["document_id"], ["documents.id"], ondelete="CASCADE", name="fk_document_findings_document"
+    ),
+    **MYSQL_OPTIONS,
+)
+
+
+# A person's answer to a document's question (SPEC 12): one per document version, so a
+# second answer finds the first. `decided_by` is NULL where Prefect names no user.
+document_reviews = Table(
+    "document_reviews",
+    metadata,
+    Column("document_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("decision", String(32), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("decided_by", free_text()),
+    Column("decided_at", DateTime, nullable=False),
+    ForeignKeyConstraint(
+        ["document_id"], ["documents.id"], ondelete="CASCADE", name="fk_document_reviews_document"
     ),
     **MYSQL_OPTIONS,
 )

@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     extract_timeout_seconds: float = Field(default=30, gt=0)
     # SPEC 3.1: the official EN 16931 / Factur-X rules as a second judge of e-invoices.
     official_rules: OfficialRules = OfficialRules.REPORT
+    # SPEC 12: a review left unanswered this long ends Cancelled, the document as it was.
+    review_timeout_hours: float = Field(default=168, gt=0)
 
     @field_validator("database_url")
     @classmethod

@@ -29,6 +29,7 @@ from docproc.models import FetchedObject, Invoice, ObjectRef, Rejection
 from docproc.outputs import decision_output, output
 from tasks import resources, writer_slot
 from tasks.options import TASK_DEFAULTS
+from tasks.review import open_reviews
 
 
 @task(name="fetch", task_run_name="fetch {ref.key}", **TASK_DEFAULTS)
@@ -116,6 +117,7 @@ def load(invoice: Invoice, fetched: FetchedObject, replace: bool = False) -> Loa
             publish=publish,
         )
     announce(decision)
+    open_reviews([decision])  # a conflict held or a suspect flagged asks a person (SPEC 12)
     get_run_logger().info(
         "%s %s/%s with %d items%s",
         decision.kind,

@@ -2,9 +2,9 @@
 
 The composition root (docs/architecture.md): the commands live by concern in
 `pipeline` (process, backfill, reconcile, validate), `run` (init-db, demo, serve,
-webhook), `provisioning` (provision, deprovision), `report` (vat, spend), `templates` and
-`automations` (create); `options`
-declares the options several of them take, `common` what they all share.
+webhook), `provisioning` (provision, deprovision), `report` (vat, spend), `review` (list,
+decide), `templates` (list, test) and `automations` (create); `options` declares the
+options several of them take, `common` what they all share.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import gc
 
 import typer
 
-from docproc.cli import automations, pipeline, provisioning, report, run, templates
+from docproc.cli import automations, pipeline, provisioning, report, review, run, templates
 from docproc.cli.typer_fix import hide_flag_types
 
 hide_flag_types()
@@ -38,6 +38,7 @@ app.command()(run.webhook)
 app.command()(provisioning.provision)
 app.command()(provisioning.deprovision)
 app.add_typer(report.app)
+app.add_typer(review.app)
 app.add_typer(templates.app)
 app.add_typer(automations.app)
 

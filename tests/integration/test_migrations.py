@@ -296,7 +296,7 @@ def test_init_db_creates_upgrades_and_then_leaves_alone(url: str, engine: Engine
     fill_v1(engine)
     first = init_db(url)
     assert first.returncode == 0, first.stderr
-    assert "upgraded from schema version v1 to v3, rows kept" in first.stdout
+    assert "upgraded from schema version v1 to v4, rows kept" in first.stdout
     second = init_db(url)
     assert second.returncode == 0, second.stderr
     assert "nothing to do" in second.stdout
@@ -306,7 +306,7 @@ def test_init_db_creates_upgrades_and_then_leaves_alone(url: str, engine: Engine
 def test_init_db_creates_the_tables_of_a_new_database(url: str, engine: Engine) -> None:
     done = init_db(url)
     assert done.returncode == 0, done.stderr
-    assert "created at schema version v3" in done.stdout
+    assert "created at schema version v4" in done.stdout
     assert set(inspect(engine).get_table_names()) >= {*V1_TABLES, "alembic_version"}
 
 

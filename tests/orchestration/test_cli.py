@@ -121,7 +121,9 @@ def test_init_db_is_idempotent_and_refuses_a_bad_url(mysql_url: str) -> None:
     for _ in range(2):
         result = docproc("init-db", env=env, timeout=60)
         assert result.returncode == 0, result.stderr
-        tables = "invoices, invoice_items, invoice_taxes, documents, document_findings"
+        tables = (
+            "invoices, invoice_items, invoice_taxes, documents, document_findings, document_reviews"
+        )
         assert f"tables {tables} ready" in result.stdout
     bad = docproc("init-db", env=dict(os.environ, DOCPROC_DATABASE_URL="nonsense"), timeout=60)
     assert bad.returncode == 2

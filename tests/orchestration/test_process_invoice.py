@@ -28,6 +28,7 @@ SAMPLE_LOADED = {
     "invoice_taxes": 1,
     "documents": 1,
     "document_findings": 0,  # a text-v1 document: the official rules judge e-invoices only
+    "document_reviews": 0,
 }
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -99,6 +100,7 @@ def test_a_rejected_document_leaves_a_record_a_report_and_a_failed_run(pipeline:
         "invoice_taxes": 0,
         "documents": 1,
         "document_findings": 0,
+        "document_reviews": 0,
     }
     with pipeline.engine.connect() as conn:
         doc = conn.execute(select(schema.documents)).one()

@@ -28,7 +28,8 @@ def entrypoint(name: str) -> object:
 
 
 @pytest.mark.parametrize(
-    "name", ["process-invoice", "backfill-prefix", "backfill-batch", "reconcile", "report"]
+    "name",
+    ["process-invoice", "backfill-prefix", "backfill-batch", "reconcile", "report", "review"],
 )
 def test_every_declared_deployment_imports_and_names_its_flow(name: str) -> None:
     flow = entrypoint(name)

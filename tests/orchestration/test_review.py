@@ -1,0 +1,141 @@
+"""SPEC 12's review end to end: uploads held or flagged by `docproc serve`'s runs open
+`review` runs that wait, suspended, for the UI's form; answered through Prefect's own
+resume API with a run input (what the form sends), and through `review decide`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import FlowRun, StateType
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from docproc import loader, schema
+from docproc.cli import app
+from docproc.models import ObjectRef
+from tests.support.orchestration import SAMPLE, variant, wait_for
+from tests.support.pipeline import Served
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+CSV = "sm-LK0080145/inv-00001.csv"
+# One item's amount raised by 100, with the totals and words that follow: a conflict.
+CHANGED = (
+    SAMPLE.replace(b"5) Transporter base dial; 850", b"5) Transporter base dial; 950")
+    .replace(b"Amount: 7650", b"Amount: 7750")
+    .replace(b"Total: 8150", b"Total: 8250")
+    .replace(b"Eight thousand one hundred fifty", b"Eight thousand two hundred fifty")
+)
+
+
+def review_run(bucket: str, key: str) -> FlowRun | None:
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name("review/review")
+        runs = [
+            r
+            for r in client.read_flow_runs()
+            if r.deployment_id == deployment.id
+            and (r.parameters["bucket"], r.parameters["key"]) == (bucket, key)
+        ]
+    assert len(runs) <= 1, [r.name for r in runs]  # one per document version
+    return runs[0] if runs else None
+
+
+def state_of(bucket: str, key: str) -> StateType | None:
+    run = review_run(bucket, key)
+    return run.state.type if run is not None and run.state is not None else None
+
+
+def uploaded(served: Served, key: str, body: bytes) -> ObjectRef:
+    pipeline = served.pipeline
+    ref = ObjectRef(pipeline.source, key, pipeline.upload(key, body))
+    wait_for(lambda: loader.find_document(pipeline.engine, ref) is not None)
+    return ref
+
+
+def document(served: Served, key: str) -> Any:
+    with served.pipeline.engine.connect() as conn:
+        return conn.execute(
+            select(schema.documents).where(schema.documents.c.object_key == key)
+        ).one()
+
+
+def reviews_recorded(served: Served) -> list[tuple[object, ...]]:
+    with served.pipeline.engine.connect() as conn:
+        return [
+            tuple(r)
+            for r in conn.execute(
+                select(
+                    schema.document_reviews.c.document_id,
+                    schema.document_reviews.c.decision,
+                    schema.document_reviews.c.note,
+                )
+            )
+        ]
+
+
+def test_a_held_conflict_answered_replace_in_the_form_loads_the_new_document(
+    served: Served,
+) -> None:
+    source = served.pipeline.source
+    uploaded(served, "in/a.txt", SAMPLE)
+    uploaded(served, "in/b.txt", CHANGED)
+    assert document(served, "in/b.txt").reasons == "conflicting_duplicate"
+    wait_for(lambda: state_of(source, "in/b.txt") == StateType.PAUSED)
+    run = review_run(source, "in/b.txt")
+    assert run is not None and run.name == "review: sm-LK0080145 / inv-00001"
+    with get_client(sync_client=True) as client:
+        [artifact] = [
+            a for a in client.read_artifacts() if a.flow_run_id == run.id and a.type == "markdown"
+        ]
+        assert "| item 5 amount | 850.00 | 950.00 |" in str(artifact.data)
+        assert f"(s3://{source}/in/a.txt)" in str(artifact.data)
+        answer = client.resume_flow_run(
+            run.id, run_input={"decision": "replace", "note": "confirmed by phone"}
+        )
+    assert answer.status.value == "ACCEPT", answer
+    wait_for(lambda: state_of(source, "in/b.txt") == StateType.COMPLETED)
+    final = review_run(source, "in/b.txt")
+    assert final is not None and final.state is not None
+    assert final.state.message == "replace"
+    b = document(served, "in/b.txt")
+    assert (b.status, b.reasons, b.flags) == ("loaded", None, "reviewed")
+    assert reviews_recorded(served) == [(b.id, "replace", "confirmed by phone")]
+    with served.pipeline.engine.connect() as conn:
+        totals = conn.execute(select(schema.invoices.c.total, schema.invoices.c.source_key)).all()
+    assert [(int(t), k) for t, k in totals] == [(8250, "in/b.txt")]
+    assert b"8250" in served.pipeline.read_target(CSV)
+
+    # The same version processed again opens no second review (review_run asserts one).
+    again = CliRunner().invoke(app, ["review", "decide", f"s3://{source}/in/b.txt", "keep"])
+    assert again.exit_code == 0, again.output
+    assert "already decided replace" in again.output
+    assert review_run(source, "in/b.txt") is not None
+
+
+def test_a_suspect_decided_duplicate_by_the_command_ends_its_run(served: Served) -> None:
+    source = served.pipeline.source
+    uploaded(served, "in/s-a.txt", SAMPLE)
+    uploaded(served, "in/c.txt", variant("inv-00002"))
+    assert document(served, "in/c.txt").flags == "possible_duplicate"
+    wait_for(lambda: state_of(source, "in/c.txt") == StateType.PAUSED)
+    runner = CliRunner()
+    listed = runner.invoke(app, ["review", "list"], env={"COLUMNS": "300"})
+    assert listed.exit_code == 0, listed.output
+    assert f"s3://{source}/in/c.txt\tsm-LK0080145/inv-00002\tsuspect" in listed.output
+
+    none = runner.invoke(app, ["review", "decide", f"s3://{source}/in/s-a.txt", "keep"])
+    assert none.exit_code == 2, none.output
+    done = runner.invoke(
+        app, ["review", "decide", f"s3://{source}/in/c.txt", "duplicate", "--note", "same"]
+    )
+    assert done.exit_code == 0, done.output
+    run = review_run(source, "in/c.txt")
+    assert run is not None and run.state is not None
+    assert (run.state.type, run.state.message) == (StateType.COMPLETED, "duplicate")
+    c, a = document(served, "in/c.txt"), document(served, "in/s-a.txt")
+    assert (c.status, c.flags, c.duplicate_of) == ("duplicate", "reviewed", a.id)
+    assert reviews_recorded(served) == [(c.id, "duplicate", "same")]
+    assert "sm-LK0080145/inv-00002.csv" not in served.pipeline.target_keys()
+    assert CSV in served.pipeline.target_keys()
