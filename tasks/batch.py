@@ -29,6 +29,7 @@ from docproc.outputs import decision_output, output
 from tasks import resources, writer_slot
 from tasks.options import TASK_DEFAULTS
 from tasks.pipeline import announce, replacing
+from tasks.review import open_reviews
 
 
 @dataclass
@@ -194,6 +195,7 @@ def load_batch(
             d.error = error
     for decision in recorded.decisions:
         announce(decision)
+    open_reviews(recorded.decisions)  # a conflict held or a suspect: a question (SPEC 12)
     if splits:
         logger.warning("%s: split %d times (%s, ...)", label, len(splits), splits[0])
     if unwritten:
