@@ -50,7 +50,9 @@ TAX_TOTAL_AMOUNT = _RAM + "TaxTotalAmount"
 DATE_TIME_STRING = _UDT + "DateTimeString"
 
 
-def read(root: etree._Element, fmt: Format = Format.CII) -> EInvoiceDocument:
+def read(
+    root: etree._Element, fmt: Format = Format.CII, xml: bytes | None = None
+) -> EInvoiceDocument:
     """The business terms of a CII invoice; another root is unsupported."""
     if root.tag != ROOT:
         return EInvoiceDocument.failed(
@@ -72,6 +74,7 @@ def read(root: etree._Element, fmt: Format = Format.CII) -> EInvoiceDocument:
     return EInvoiceDocument(
         format=fmt,
         syntax=Format.CII,
+        xml=xml,
         invoice_id=value(doc.get(ID)),
         type_code=value(doc.get(_RAM + "TypeCode")),
         profile=value(kids(kids(top.get(CONTEXT)).get(GUIDELINE)).get(ID)),

@@ -10,7 +10,6 @@ raises: a bad document is a result.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import TYPE_CHECKING, overload
 
 from lxml import etree
@@ -26,7 +25,8 @@ if TYPE_CHECKING:
     from docproc.formats.plainpdf import PdfOptions
 
 ORDER_X_NS = "urn:un:unece:uncefact:data:SCRDMCCBDACIOMessageStructure:100"
-_Reader = Callable[[etree._Element, Format], EInvoiceDocument]
+# (root, the format to record, the XML it was parsed from) -> the document
+_Reader = Callable[[etree._Element, Format, bytes], EInvoiceDocument]
 # Root element -> its reader and the format it records when not inside a PDF.
 _READERS: dict[str, tuple[_Reader, Format]] = {
     ubl.INVOICE: (ubl.read, Format.UBL),
@@ -106,7 +106,7 @@ def _read_xml(data: bytes, fmt: Format | None) -> EInvoiceDocument:
         return EInvoiceDocument.failed(fmt or Format.UNKNOWN, root)
     if (entry := _READERS.get(root.tag)) is not None:
         reader, own = entry
-        return replace(reader(root, fmt or own), xml=data)
+        return reader(root, fmt or own, data)
     return EInvoiceDocument.failed(
         fmt or Format.UNKNOWN, Problem(Reason.UNSUPPORTED_FORMAT, _vocabulary(root))
     )

@@ -78,7 +78,9 @@ def value(el: etree._Element | None) -> str | None:
     return el.text.strip() or None
 
 
-def read(root: etree._Element, fmt: Format = Format.UBL) -> EInvoiceDocument:
+def read(
+    root: etree._Element, fmt: Format = Format.UBL, xml: bytes | None = None
+) -> EInvoiceDocument:
     """The business terms of a UBL Invoice or CreditNote; another root is unsupported."""
     credit = root.tag == CREDIT_NOTE
     if root.tag != INVOICE and not credit:
@@ -101,6 +103,7 @@ def read(root: etree._Element, fmt: Format = Format.UBL) -> EInvoiceDocument:
     return EInvoiceDocument(
         format=fmt,
         syntax=Format.UBL,
+        xml=xml,
         credit_note_root=credit,
         invoice_id=value(top.get(ID)),
         type_code=value(top.get(_CBC + ("CreditNoteTypeCode" if credit else "InvoiceTypeCode"))),
