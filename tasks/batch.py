@@ -98,11 +98,7 @@ def fetch_batch(listed: list[ListedObject], label: str) -> list[Document]:
 @task(name="parse-batch", task_run_name="parse {label}", **TASK_DEFAULTS)
 def parse_batch(documents: list[Document], label: str) -> list[Document]:
     limit = resources.settings().max_document_bytes
-    # The templates load on a first PDF only.
-    pdfs = any(
-        f.body is not None and f.body.startswith(formats.PDF_MAGIC) for _, f in readable(documents)
-    )
-    pdf = resources.pdf_options() if pdfs else formats.DEFAULT_PDF
+    pdf = resources.pdf_options_for(f.body for _, f in readable(documents))
     for d, fetched in readable(documents):
         started = time.perf_counter()
         body = fetched.body

@@ -56,10 +56,8 @@ def parse(fetched: FetchedObject) -> formats.Document:
     limit = resources.settings().max_document_bytes
     if fetched.body is None:
         return formats.oversized(fetched.size, limit)
-    if fetched.body.startswith(formats.PDF_MAGIC):  # the templates load on a first PDF only
-        doc = formats.read(fetched.body, max_bytes=limit, pdf=resources.pdf_options())
-    else:
-        doc = formats.read(fetched.body, max_bytes=limit)
+    pdf = resources.pdf_options_for([fetched.body])
+    doc = formats.read(fetched.body, max_bytes=limit, pdf=pdf)
     get_run_logger().info("read %s", formats.describe(doc))
     return doc
 

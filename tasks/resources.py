@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -86,7 +87,9 @@ def s3() -> S3Client:
 
 
 def reset() -> None:
-    """Forget settings and clients, so that changed variables take effect (tests, demo)."""
+    """Forget settings, clients and S3 templates, so that changed variables take effect
+    (tests, demo)."""
+    global _templates
     get_settings.cache_clear()
     with _engine_lock:  # after an engine `prepare_engine` is still building
         if _engine.cache_info().currsize:
@@ -94,6 +97,7 @@ def reset() -> None:
         _engine.cache_clear()
     s3.cache_clear()
     writer_slot.forget()
+    _templates = None
 
 
 # Templates kept on S3 (`DOCPROC_TEMPLATES=s3://bucket/prefix`) are listed again at most
@@ -114,21 +118,35 @@ def pdf_options() -> PdfOptions:
     return options(config)
 
 
+def pdf_options_for(bodies: Iterable[bytes | None]) -> PdfOptions:
+    """`pdf_options()` when one of these documents is a PDF, else the defaults: the
+    templates (and an S3 listing) are loaded on a first PDF only."""
+    from docproc import formats
+
+    if any(body is not None and body.startswith(formats.PDF_MAGIC) for body in bodies):
+        return pdf_options()
+    return formats.DEFAULT_PDF
+
+
 def _s3_templates(uri: str) -> tuple[tuple[str, str], ...]:
-    """The `.yml` templates under an S3 prefix as (name, text), read again when stale."""
+    """The templates under an S3 prefix as (file name, text), read again when stale; the
+    same files and bounds as a folder's (`docproc.formats.templates`)."""
+    from docproc.formats import templates
+
     global _templates
     with _templates_lock:
         if _templates is not None and time.monotonic() - _templates[0] < TEMPLATES_TTL_SECONDS:
             return _templates[1]
         bucket, prefix = storage.parse_s3_uri(uri)
         client = s3()
-        found = []
+        found: list[tuple[str, str]] = []
         for page in storage.iter_pages(client, bucket, prefix):
             for listed in page:
                 name = PurePosixPath(listed.ref.key).name
-                if name.endswith((".yml", ".yaml")):
-                    fetched = storage.fetch(client, listed.ref, settings().max_document_bytes)
-                    if fetched.body is not None:
-                        found.append((name.rsplit(".", 1)[0], fetched.body.decode("utf-8")))
+                if len(found) >= templates.MAX_TEMPLATES or not templates.is_template_file(name):
+                    continue
+                fetched = storage.fetch(client, listed.ref, templates.MAX_TEMPLATE_BYTES)
+                if fetched.body is not None:  # None: too large to be a template
+                    found.append((name, fetched.body.decode("utf-8", errors="replace")))
         _templates = (time.monotonic(), tuple(sorted(found)))
         return _templates[1]

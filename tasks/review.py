@@ -76,12 +76,8 @@ def read_held(ref: ObjectRef) -> tuple[Invoice, FetchedObject]:
     fetched = storage.fetch(resources.s3(), ref, settings.max_document_bytes)
     if fetched.body is None:
         raise reviews.HeldDocumentNeeded(f"{ref.uri}: too large to read again")
-    if fetched.body.startswith(formats.PDF_MAGIC):
-        doc = formats.read(
-            fetched.body, max_bytes=settings.max_document_bytes, pdf=resources.pdf_options()
-        )
-    else:
-        doc = formats.read(fetched.body, max_bytes=settings.max_document_bytes)
+    pdf = resources.pdf_options_for([fetched.body])
+    doc = formats.read(fetched.body, max_bytes=settings.max_document_bytes, pdf=pdf)
     verdict = rules.judge(doc, settings.official_rules)
     if isinstance(verdict, Rejection):
         raise reviews.HeldDocumentNeeded(

@@ -106,6 +106,11 @@ def template_name(file_name: str) -> str:
     return base
 
 
+def is_template_file(file_name: str) -> bool:
+    """Whether a file (in a folder or under an S3 prefix) is read as a template."""
+    return file_name.lower().endswith(_SUFFIXES)
+
+
 def shipped_folder() -> Path:
     """Where the installed invoice2data keeps its templates."""
     import invoice2data
@@ -150,7 +155,7 @@ def _read_folder(root: Path) -> tuple[tuple[str, str], ...]:
         if len(found) >= MAX_TEMPLATES:
             log.warning("more than %d templates under %s: the rest are ignored", len(found), root)
             break
-        if path.suffix.lower() not in _SUFFIXES or not path.is_file():
+        if not is_template_file(path.name) or not path.is_file():
             continue
         if path.stat().st_size > MAX_TEMPLATE_BYTES:
             log.warning("template %s is larger than %d bytes: ignored", path, MAX_TEMPLATE_BYTES)

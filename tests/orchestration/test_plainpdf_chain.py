@@ -30,18 +30,15 @@ pytestmark = pytest.mark.usefixtures("prefect_api")
 @pytest.fixture
 def templates_in(monkeypatch: pytest.MonkeyPatch) -> object:
     """Point DOCPROC_TEMPLATES somewhere for one test; the settings are read again."""
-    from docproc.settings import get_settings
     from tasks import resources
 
     def use(where: str) -> None:
         monkeypatch.setenv("DOCPROC_TEMPLATES", where)
-        get_settings.cache_clear()
-        resources._templates = None
+        resources.reset()
 
     yield use
     monkeypatch.delenv("DOCPROC_TEMPLATES", raising=False)
-    get_settings.cache_clear()
-    resources._templates = None
+    resources.reset()
 
 
 def loaded(pipeline: Pipeline) -> tuple[tuple[object, ...], str | None]:
