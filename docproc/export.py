@@ -161,10 +161,7 @@ def findings_report(findings: Sequence[Finding]) -> dict[str, Any]:
     """The official rules' findings as a report lists them (SPEC 3.1): the first 20, and
     how many there were."""
     return {
-        "findings": [
-            {"rule": f.rule, "flag": str(f.flag), "location": f.location, "message": f.message}
-            for f in findings[:MAX_LISTED]
-        ],
+        "findings": [f.as_json() for f in findings[:MAX_LISTED]],
         "finding_count": len(findings),
     }
 

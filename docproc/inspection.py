@@ -72,10 +72,7 @@ class FileReport:
             "problems": [{"reason": str(p.reason), "detail": p.detail} for p in rejection.problems]
             if rejection
             else [],
-            "findings": [
-                {"rule": f.rule, "flag": str(f.flag), "location": f.location, "message": f.message}
-                for f in self.verdict.findings
-            ],
+            "findings": [f.as_json() for f in self.verdict.findings],
         }
 
 

@@ -271,14 +271,7 @@ def _write_findings(
     owner = document_findings.c.document_id
     conn.execute(delete(document_findings).where(owner.in_(list(ids.values()))))
     found = [
-        {
-            "document_id": ids[ref],
-            "seq": seq,
-            "rule": f.rule,
-            "flag": str(f.flag),
-            "location": f.location,
-            "message": f.message,
-        }
+        {"document_id": ids[ref], "seq": seq, **f.as_json()}
         for ref, findings in checked.items()
         if ref in ids
         for seq, f in enumerate(findings, start=1)

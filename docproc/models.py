@@ -111,6 +111,15 @@ class Finding:
     location: str  # an XPath into the document
     message: str  # the rule's own text
 
+    def as_json(self) -> dict[str, str]:
+        """As `validate --json`, the rejection report and `document_findings` name it."""
+        return {
+            "rule": self.rule,
+            "flag": str(self.flag),
+            "location": self.location,
+            "message": self.message,
+        }
+
 
 @dataclass(frozen=True)
 class ObjectRef:
