@@ -20,8 +20,9 @@ from sqlalchemy import Connection, Engine, Row, and_, delete, exists, select, up
 from sqlalchemy.exc import IntegrityError
 
 from docproc import loader
-from docproc.duplicates import Decision, Kind, business_values
+from docproc.duplicates import Decision, Kind, business_values, differences
 from docproc.errors import DocprocError
+from docproc.markdown import cell
 from docproc.models import FetchedObject, Flag, Invoice, ObjectRef, Reason, Status
 from docproc.rows import key_sha256
 from docproc.schema import document_reviews, documents, invoice_items, invoice_taxes, invoices
@@ -391,18 +392,19 @@ def side_by_side(case: Case, old: Invoice | None, new: Invoice | None) -> str:
     (the loaded invoice, or the look-alike) and new (this document)."""
     mine = f"[{case.ref.uri}]({case.ref.uri})"
     theirs = f"[{case.other.uri}]({case.other.uri})" if case.other else "(unknown)"
-    before = business_values(old) if old is not None else {}
-    after = business_values(new) if new is not None else {}
-    names = list(before) + [n for n in after if n not in before]
-    differ = [n for n in names if before.get(n, "") != after.get(n, "")]
+    if old is not None and new is not None:
+        # Compared as the loader compares them (`1.5` is `1.50`), so that a quantity read
+        # back from its column is not shown as changed.
+        differ = [(d.field, d.old, d.new) for d in differences(old, new)]
+    else:  # a side that could not be read: every value of the other against ''
+        before = business_values(old) if old is not None else {}
+        after = business_values(new) if new is not None else {}
+        differ = [(n, before.get(n, ""), after.get(n, "")) for n in [*before, *after]]
     ask = (
         "It was held: its values differ from the loaded invoice under the same number."
         if case.question is Question.CONFLICT
         else "It was loaded and flagged: another number has the same total, currency and date."
     )
-
-    def cell(value: str) -> str:
-        return value.replace("|", "\\|").replace("\n", " ") or " "
 
     lines = [
         f"# Review: {case.issuer_key} / {case.invoice_id}",
@@ -416,7 +418,7 @@ def side_by_side(case: Case, old: Invoice | None, new: Invoice | None) -> str:
         "",
         "| value | old | new |",
         "|---|---|---|",
-        *(f"| {cell(n)} | {cell(before.get(n, ''))} | {cell(after.get(n, ''))} |" for n in differ),
+        *(f"| {cell(n)} | {cell(o) or ' '} | {cell(v) or ' '} |" for n, o, v in differ),
     ]
     if not differ:
         lines.append("| (no value differs) | | |")
