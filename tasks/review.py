@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
+from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.events import emit_event
 
 from docproc import events, export, formats, loader, reviews, rules, storage
@@ -20,8 +21,14 @@ from docproc.models import FetchedObject, Invoice, ObjectRef, Rejection
 from docproc.outputs import decision_output
 from tasks import resources, writer_slot
 
+if TYPE_CHECKING:
+    from prefect.client.orchestration import SyncPrefectClient
+
 # The `review` deployment of prefect.yaml, as `run_deployment` names it (flow/deployment).
 REVIEW_DEPLOYMENT = "review/review"
+# A review run not yet answered: suspended, or not started yet.
+WAITING = (StateType.PAUSED, StateType.SCHEDULED, StateType.PENDING)
+RUNS_PAGE = 200  # the server's default (and usual maximum) limit of one read
 log = logging.getLogger("docproc.review")
 
 
@@ -42,7 +49,6 @@ def open_review(ref: ObjectRef) -> str | None:
     Best effort, as the events are: the `documents` row is the record, `review list`
     shows the question even when no run could be opened.
     """
-    from prefect.client.schemas.objects import FlowRun
     from prefect.deployments import run_deployment
 
     try:
@@ -163,6 +169,47 @@ def apply(
     return done
 
 
+def review_runs(
+    client: SyncPrefectClient, ref: ObjectRef, states: Sequence[StateType] | None = None
+) -> list[FlowRun]:
+    """The `review` runs of a document (all versions, or `ref.etag`'s), in any of `states`.
+
+    Read page by page: the server answers at most its default limit (200) a call, and a
+    month-end can leave more runs waiting than that.
+    """
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterDeploymentId,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    deployment = client.read_deployment_by_name(REVIEW_DEPLOYMENT)
+    wanted = FlowRunFilter(
+        deployment_id=FlowRunFilterDeploymentId(any_=[deployment.id]),
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=list(states)))
+        if states
+        else None,
+    )
+    found: list[FlowRun] = []
+    offset = 0
+    while True:
+        page = client.read_flow_runs(
+            flow_run_filter=wanted, sort=FlowRunSort.ID_DESC, limit=RUNS_PAGE, offset=offset
+        )
+        for run in page:
+            params = run.parameters
+            if (params.get("bucket"), params.get("key")) != (ref.bucket, ref.key):
+                continue
+            if ref.etag and params.get("etag") not in (None, "", ref.etag):
+                continue
+            found.append(run)
+        if len(page) < RUNS_PAGE:
+            return found
+        offset += RUNS_PAGE
+
+
 def end_review_run(ref: ObjectRef, message: str) -> list[str]:
     """End the waiting `review` run(s) of this document `Completed` with the decision as
     message, when it was decided elsewhere (`review decide`); returns their ids. Without
@@ -172,34 +219,14 @@ def end_review_run(ref: ObjectRef, message: str) -> list[str]:
     the decision is already applied, so the run must not apply anything on its own.
     """
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        FlowRunFilter,
-        FlowRunFilterDeploymentId,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-    )
-    from prefect.client.schemas.objects import StateType
     from prefect.settings import PREFECT_API_URL
     from prefect.states import Completed
 
     if not PREFECT_API_URL.value():
         return []  # no server named: no run to end (and none to start for it)
-    waiting = [StateType.PAUSED, StateType.SCHEDULED, StateType.PENDING]
     ended = []
     with get_client(sync_client=True) as client:
-        deployment = client.read_deployment_by_name(REVIEW_DEPLOYMENT)
-        runs = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(
-                deployment_id=FlowRunFilterDeploymentId(any_=[deployment.id]),
-                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=waiting)),
-            )
-        )
-        for run in runs:
-            params = run.parameters
-            if (params.get("bucket"), params.get("key")) != (ref.bucket, ref.key):
-                continue
-            if ref.etag and params.get("etag") not in (None, "", ref.etag):
-                continue
+        for run in review_runs(client, ref, WAITING):
             client.set_flow_run_state(run.id, Completed(message=message), force=True)
             ended.append(str(run.id))
     return ended

@@ -4,22 +4,27 @@ resume API with a run input (what the form sends), and through `review decide`."
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.states import Scheduled
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from docproc import loader, schema
 from docproc.cli import app
 from docproc.models import ObjectRef
+from tasks import review as reviewing
 from tests.support.orchestration import SAMPLE, variant, wait_for
 from tests.support.pipeline import Served
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 CSV = "sm-LK0080145/inv-00001.csv"
+FAR_AHEAD = datetime.now(UTC) + timedelta(days=365)  # never started by the served runner
 # One item's amount raised by 100, with the totals and words that follow: a conflict.
 CHANGED = (
     SAMPLE.replace(b"5) Transporter base dial; 850", b"5) Transporter base dial; 950")
@@ -31,13 +36,7 @@ CHANGED = (
 
 def review_run(bucket: str, key: str) -> FlowRun | None:
     with get_client(sync_client=True) as client:
-        deployment = client.read_deployment_by_name("review/review")
-        runs = [
-            r
-            for r in client.read_flow_runs()
-            if r.deployment_id == deployment.id
-            and (r.parameters["bucket"], r.parameters["key"]) == (bucket, key)
-        ]
+        runs = reviewing.review_runs(client, ObjectRef(bucket, key))
     assert len(runs) <= 1, [r.name for r in runs]  # one per document version
     return runs[0] if runs else None
 
@@ -139,3 +138,38 @@ def test_a_suspect_decided_duplicate_by_the_command_ends_its_run(served: Served)
     assert reviews_recorded(served) == [(c.id, "duplicate", "same")]
     assert "sm-LK0080145/inv-00002.csv" not in served.pipeline.target_keys()
     assert CSV in served.pipeline.target_keys()
+
+
+async def _waiting_reviews(bucket: str, count: int) -> list[FlowRun]:
+    """`count` review runs scheduled far ahead, created a few at a time (SQLite server)."""
+    async with get_client() as client:
+        deployment = await client.read_deployment_by_name(reviewing.REVIEW_DEPLOYMENT)
+        gate = asyncio.Semaphore(8)
+
+        async def one(i: int) -> FlowRun:
+            async with gate:
+                return await client.create_flow_run_from_deployment(
+                    deployment.id,
+                    parameters={"bucket": bucket, "key": f"many/{i:03}.txt", "etag": None},
+                    state=Scheduled(scheduled_time=FAR_AHEAD),
+                )
+
+        return list(await asyncio.gather(*(one(i) for i in range(count))))
+
+
+def test_the_runs_of_a_document_are_found_among_more_than_a_page_of_waiting_reviews(
+    served: Served,
+) -> None:
+    """A month-end leaves hundreds of questions open; `review decide` must still find its
+    run (the server answers 200 runs a read, in no order of ours)."""
+    # Left in place when done: a year ahead, no runner starts them, and deleting them
+    # costs as long again on the SQLite server.
+    created = asyncio.run(_waiting_reviews(served.pipeline.source, reviewing.RUNS_PAGE + 20))
+    # The server's default order is by id, descending: the least id comes last.
+    last = min(created, key=lambda run: run.id)
+    wanted = ObjectRef(served.pipeline.source, last.parameters["key"])
+    with get_client(sync_client=True) as client:
+        found = reviewing.review_runs(client, wanted, reviewing.WAITING)
+        assert [r.id for r in found] == [last.id]
+        assert reviewing.end_review_run(wanted, "keep") == [str(last.id)]
+        assert reviewing.review_runs(client, wanted, reviewing.WAITING) == []
