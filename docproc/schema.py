@@ -189,7 +189,8 @@ document_findings = Table(
 
 
 # A person's answer to a document's question (SPEC 12): one per document version, so a
-# second answer finds the first. `decided_by` is NULL where Prefect names no user.
+# second answer finds the first. `decided_by` is who said so (the form's name, the
+# command's --by or login), NULL where nobody is named.
 document_reviews = Table(
     "document_reviews",
     metadata,

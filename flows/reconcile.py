@@ -2,7 +2,8 @@
 
 It catches what no notification started (SNS gave up, the webhook was down) and runs
 that crashed before their row; when anything is pending it emits
-`docproc.ingestion.lagging` with the counts, for an automation to alert on.
+`docproc.ingestion.lagging` with the counts, for an automation to alert on. It also
+ends the review runs left unanswered too long (SPEC 12).
 """
 
 from __future__ import annotations
@@ -20,6 +21,25 @@ from docproc import reconcile as core
 from flows.backfill import backfill_prefix
 from flows.naming import artifact_key, name_run, publish
 from tasks import resources
+from tasks import review as reviewing
+
+
+def expire_unanswered_reviews() -> None:
+    """Questions left unanswered past DOCPROC_REVIEW_TIMEOUT_HOURS end `Cancelled` (SPEC 12).
+
+    Here because `reconcile` is what runs on a schedule, every 15 minutes: a review
+    expires within that much of its deadline. Best effort: the next run tries again.
+    """
+    hours = resources.settings().review_timeout_hours
+    try:
+        ended = reviewing.expire_reviews(timedelta(hours=hours))
+    except Exception as exc:
+        get_run_logger().warning("could not end the reviews left unanswered: %s", exc)
+        return
+    if ended:
+        get_run_logger().info(
+            "%d review(s) unanswered for %g h ended Cancelled, nothing changed", len(ended), hours
+        )
 
 
 @flow(name="reconcile")
@@ -46,6 +66,7 @@ def reconcile(
     counts = report.counts()
     logger = get_run_logger()
     logger.info("%s: %s", uri, counts)
+    expire_unanswered_reviews()
     publish(
         artifact_key("reconcile", bucket, prefix),
         report.markdown(f"Reconcile of `{uri}`"),

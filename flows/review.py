@@ -19,6 +19,7 @@ from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run
 from prefect.states import Cancelled, Completed
+from pydantic import Field
 
 from docproc import reviews
 from docproc.models import ObjectRef
@@ -42,10 +43,14 @@ class SuspectDecision(StrEnum):
 
 
 class ReviewInput(RunInput):
-    """The form of the UI: an answer and a free-text note kept with it."""
+    """The form of the UI: an answer, a free-text note and who answered, kept with it.
+
+    Who answered is asked: open-source Prefect does not say who resumed a run.
+    """
 
     decision: ConflictDecision | SuspectDecision
     note: str = ""
+    decided_by: str = Field("", title="Your name", max_length=200)
 
 
 class ConflictReview(ReviewInput):
@@ -92,12 +97,14 @@ def review(bucket: str, key: str, etag: str | None = None) -> State[Any]:
         reviews.side_by_side(case, old, new),
         f"Review: {case.issuer_key} / {case.invoice_id} ({case.question})",
     )
-    timeout = round(resources.settings().review_timeout_hours * 3600)
-    answer = suspend_flow_run(wait_for_input=FORMS[case.question], timeout=timeout, key="review")
+    # No timeout of Prefect's: its server ends an expired pause `Failed`, where SPEC 12
+    # wants `Cancelled`; `reconcile` ends the runs left unanswered too long.
+    answer = suspend_flow_run(wait_for_input=FORMS[case.question], timeout=None, key="review")
     done = reviewing.apply(
         case.ref,
         str(answer.decision),
         answer.note,
+        decided_by=answer.decided_by.strip() or None,
         flow_run_id=str(flow_run.id) if flow_run.id else None,
     )
     return _decided(done.case, done.review, done.already)

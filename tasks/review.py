@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, cast
 
 from prefect.client.schemas.objects import FlowRun, StateType
@@ -170,9 +171,10 @@ def apply(
 
 
 def review_runs(
-    client: SyncPrefectClient, ref: ObjectRef, states: Sequence[StateType] | None = None
+    client: SyncPrefectClient, ref: ObjectRef | None, states: Sequence[StateType] | None = None
 ) -> list[FlowRun]:
-    """The `review` runs of a document (all versions, or `ref.etag`'s), in any of `states`.
+    """The `review` runs of a document (all versions, or `ref.etag`'s; every document's
+    without `ref`), in any of `states`.
 
     Read page by page: the server answers at most its default limit (200) a call, and a
     month-end can leave more runs waiting than that.
@@ -198,16 +200,17 @@ def review_runs(
         page = client.read_flow_runs(
             flow_run_filter=wanted, sort=FlowRunSort.ID_DESC, limit=RUNS_PAGE, offset=offset
         )
-        for run in page:
-            params = run.parameters
-            if (params.get("bucket"), params.get("key")) != (ref.bucket, ref.key):
-                continue
-            if ref.etag and params.get("etag") not in (None, "", ref.etag):
-                continue
-            found.append(run)
+        found += [run for run in page if ref is None or _concerns(run, ref)]
         if len(page) < RUNS_PAGE:
             return found
         offset += RUNS_PAGE
+
+
+def _concerns(run: FlowRun, ref: ObjectRef) -> bool:
+    params = run.parameters
+    if (params.get("bucket"), params.get("key")) != (ref.bucket, ref.key):
+        return False
+    return not ref.etag or params.get("etag") in (None, "", ref.etag)
 
 
 def end_review_run(ref: ObjectRef, message: str) -> list[str]:
@@ -228,5 +231,34 @@ def end_review_run(ref: ObjectRef, message: str) -> list[str]:
     with get_client(sync_client=True) as client:
         for run in review_runs(client, ref, WAITING):
             client.set_flow_run_state(run.id, Completed(message=message), force=True)
+            ended.append(str(run.id))
+    return ended
+
+
+def expire_reviews(timeout: timedelta, now: datetime | None = None) -> list[str]:
+    """End `Cancelled` the review runs suspended for `timeout` or longer, the documents
+    left as they were (SPEC 12); returns their ids. The runs suspend without a timeout
+    of Prefect's, whose server would end them `Failed`: `reconcile` calls this instead.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+    from prefect.settings import PREFECT_API_URL
+    from prefect.states import Cancelled
+
+    if not PREFECT_API_URL.value():
+        return []
+    now = now or datetime.now(UTC)
+    hours = f"{timeout.total_seconds() / 3600:g}"
+    ended = []
+    with get_client(sync_client=True) as client:
+        try:
+            paused = review_runs(client, None, [StateType.PAUSED])
+        except ObjectNotFound:
+            return []  # no `review` deployment on this server: no review runs either
+        for run in paused:
+            if run.state is None or now - run.state.timestamp < timeout:
+                continue
+            message = f"unanswered for {hours} h (DOCPROC_REVIEW_TIMEOUT_HOURS): nothing changed"
+            client.set_flow_run_state(run.id, Cancelled(message=message), force=True)
             ended.append(str(run.id))
     return ended

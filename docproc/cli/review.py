@@ -3,6 +3,7 @@ the Prefect UI, for scripts. A decision made here ends the document's waiting ru
 
 from __future__ import annotations
 
+import getpass
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -45,6 +46,12 @@ def decide(
     note: Annotated[
         str, typer.Option("--note", metavar="TEXT", help="Kept with the decision.")
     ] = "",
+    by: Annotated[
+        str | None,
+        typer.Option(
+            "--by", metavar="NAME", help="Who decided, kept with it. Default: your login name."
+        ),
+    ] = None,
 ) -> None:
     """Answer a document's question, as the Prefect UI's form does, and end its review run.
 
@@ -66,7 +73,7 @@ def decide(
     except DocprocError as exc:
         fail(str(exc))
     try:
-        done = review.apply(ObjectRef(bucket, key), answer, note)
+        done = review.apply(ObjectRef(bucket, key), answer, note, by or _login())
     except (reviews.NoQuestion, reviews.NotAnAnswer) as exc:
         fail(str(exc))
     except DocprocError as exc:
@@ -87,6 +94,13 @@ def decide(
             markup=False,
         )
     _end_run(done.case.ref, str(first.decision))
+
+
+def _login() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name: a container's uid without a passwd entry
+        return None
 
 
 def _end_run(ref: ObjectRef, message: str) -> None:

@@ -5,6 +5,8 @@ resume API with a run input (what the form sends), and through `review decide`."
 from __future__ import annotations
 
 import asyncio
+import getpass
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +20,8 @@ from typer.testing import CliRunner
 from docproc import loader, schema
 from docproc.cli import app
 from docproc.models import ObjectRef
+from flows.reconcile import reconcile
+from tasks import resources
 from tasks import review as reviewing
 from tests.support.orchestration import SAMPLE, variant, wait_for
 from tests.support.pipeline import Served
@@ -69,6 +73,7 @@ def reviews_recorded(served: Served) -> list[tuple[object, ...]]:
                     schema.document_reviews.c.document_id,
                     schema.document_reviews.c.decision,
                     schema.document_reviews.c.note,
+                    schema.document_reviews.c.decided_by,
                 )
             )
         ]
@@ -91,7 +96,8 @@ def test_a_held_conflict_answered_replace_in_the_form_loads_the_new_document(
         assert "| item 5 amount | 850.00 | 950.00 |" in str(artifact.data)
         assert f"(s3://{source}/in/a.txt)" in str(artifact.data)
         answer = client.resume_flow_run(
-            run.id, run_input={"decision": "replace", "note": "confirmed by phone"}
+            run.id,
+            run_input={"decision": "replace", "note": "confirmed by phone", "decided_by": "Ana"},
         )
     assert answer.status.value == "ACCEPT", answer
     wait_for(lambda: state_of(source, "in/b.txt") == StateType.COMPLETED)
@@ -100,7 +106,7 @@ def test_a_held_conflict_answered_replace_in_the_form_loads_the_new_document(
     assert final.state.message == "replace"
     b = document(served, "in/b.txt")
     assert (b.status, b.reasons, b.flags) == ("loaded", None, "reviewed")
-    assert reviews_recorded(served) == [(b.id, "replace", "confirmed by phone")]
+    assert reviews_recorded(served) == [(b.id, "replace", "confirmed by phone", "Ana")]
     with served.pipeline.engine.connect() as conn:
         totals = conn.execute(select(schema.invoices.c.total, schema.invoices.c.source_key)).all()
     assert [(int(t), k) for t, k in totals] == [(8250, "in/b.txt")]
@@ -135,9 +141,62 @@ def test_a_suspect_decided_duplicate_by_the_command_ends_its_run(served: Served)
     assert (run.state.type, run.state.message) == (StateType.COMPLETED, "duplicate")
     c, a = document(served, "in/c.txt"), document(served, "in/s-a.txt")
     assert (c.status, c.flags, c.duplicate_of) == ("duplicate", "reviewed", a.id)
-    assert reviews_recorded(served) == [(c.id, "duplicate", "same")]
+    assert reviews_recorded(served) == [(c.id, "duplicate", "same", getpass.getuser())]
     assert "sm-LK0080145/inv-00002.csv" not in served.pipeline.target_keys()
     assert CSV in served.pipeline.target_keys()
+
+
+def held_conflict(served: Served, folder: str) -> tuple[ObjectRef, FlowRun]:
+    """folder/b.txt held as a conflict of folder/a.txt, and its review run, suspended.
+    (A folder per test: `serve` remembers the versions it was handed.)"""
+    uploaded(served, f"{folder}/a.txt", SAMPLE)
+    b = uploaded(served, f"{folder}/b.txt", CHANGED)
+    wait_for(lambda: state_of(b.bucket, b.key) == StateType.PAUSED)
+    run = review_run(b.bucket, b.key)
+    assert run is not None
+    return b, run
+
+
+def test_a_review_left_unanswered_ends_cancelled_with_nothing_changed(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    b, _ = held_conflict(served, "unanswered")
+    before = document(served, b.key)
+    monkeypatch.setenv("DOCPROC_REVIEW_TIMEOUT_HOURS", "0.0001")  # 0.36 s
+    resources.reset()
+    time.sleep(0.5)
+    reconcile(bucket=b.bucket, prefix="nothing-here/")  # the schedule's flow ends it
+    run = review_run(b.bucket, b.key)
+    assert run is not None and run.state is not None
+    assert run.state.type == StateType.CANCELLED, run.state
+    assert "unanswered" in (run.state.message or "")
+    assert document(served, b.key) == before
+    assert reviews_recorded(served) == []
+    listed = CliRunner().invoke(app, ["review", "list"], env={"COLUMNS": "300"})
+    assert f"{b.uri}\tsm-LK0080145/inv-00001\tconflict" in listed.output  # still asked
+
+
+def test_a_review_run_started_again_after_its_decision_applies_nothing_twice(
+    served: Served,
+) -> None:
+    """The run applied the answer and died before it ended: started again (resumed, or
+    retried from the UI), it finds the decision and changes nothing."""
+    b, run = held_conflict(served, "restarted")
+    reviewing.apply(b, "replace", "first answer", "Ana")  # what the resumed run did
+    with get_client(sync_client=True) as client:
+        client.resume_flow_run(run.id, run_input={"decision": "keep", "note": "second"})
+    wait_for(lambda: state_of(b.bucket, b.key) == StateType.COMPLETED)
+    final = review_run(b.bucket, b.key)
+    assert final is not None and final.state is not None
+    assert final.state.message == "replace"
+    b_id = document(served, b.key).id
+    assert reviews_recorded(served) == [(b_id, "replace", "first answer", "Ana")]
+    with served.pipeline.engine.connect() as conn:
+        totals = conn.execute(select(schema.invoices.c.total, schema.invoices.c.source_key)).all()
+        items = conn.execute(select(schema.invoice_items.c.line_no)).all()
+    assert [(int(t), k) for t, k in totals] == [(8250, b.key)]
+    assert len(items) == 5
+    assert b"8250" in served.pipeline.read_target(CSV)
 
 
 async def _waiting_reviews(bucket: str, count: int) -> list[FlowRun]:
