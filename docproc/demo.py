@@ -2,7 +2,8 @@
 
 Four documents go in: the original system's text sample, a UBL credit note, a Factur-X
 PDF and a plain PDF read by its invoice2data template (when poppler's pdftotext is
-installed, as `make install` does); each comes out as rows and a CSV.
+installed, as `make install` does); each comes out as rows and a CSV. Then a corrected
+copy of the text sample is held as a conflict, asked in a `review` run and answered.
 
 S3 upload -> bucket notification -> SNS -> webhook -> `process-invoice` run created
 from its deployment -> rows in the database and a CSV in the target bucket,
@@ -32,6 +33,10 @@ WORK_DIR = Path(".docproc")
 # holds `/` and spaces, a Factur-X PDF, and a plain PDF whose template is beside it.
 SAMPLES = ("docproc-invoice.txt", "ubl-tc434-creditnote1.xml", "invoice_EN16931.pdf")
 PLAIN_PDF = "acme-tools-invoice.pdf"
+# The text sample with item 5 at 950 instead of 850 (totals and words to match): the
+# same invoice, different values, so it is held as a conflict and asks a question.
+CORRECTED = "docproc-invoice-corrected.txt"
+ANSWER_AFTER_SECONDS = 5.0
 
 
 def samples_folder() -> Path:
@@ -67,24 +72,24 @@ def run_demo(console: Console, timeout: float = 180.0) -> int:
     if upgraded.before is not None and upgraded.changed:
         console.print(f"upgraded the database to schema version {upgraded.after}")
     with ExitStack() as stack:
-        console.print("[bold]1/5[/] starting the S3/SNS emulator (moto server) ...")
+        console.print("[bold]1/6[/] starting the S3/SNS emulator (moto server) ...")
         endpoint = stack.enter_context(moto_server())
         os.environ.update(EMULATOR_ENV | {"AWS_ENDPOINT_URL": endpoint})
         resources.reset()
 
-        console.print("[bold]2/5[/] starting a local Prefect server (about 15 s) ...")
+        console.print("[bold]2/6[/] starting a local Prefect server (about 15 s) ...")
         api_url = stack.enter_context(
             local_prefect_server(home=WORK_DIR / "prefect", log=WORK_DIR / "prefect-server.log")
         )
         os.environ["PREFECT_API_URL"] = api_url
         ui_url = api_url.removesuffix("/api")
 
-        console.print("[bold]3/5[/] starting the webhook and the deployment runner ...")
+        console.print("[bold]3/6[/] starting the webhook and the deployment runner ...")
         port = free_port()
         stack.enter_context(serve_process(port, WORK_DIR / "serve.log"))
 
         console.print(
-            "[bold]4/5[/] provisioning buckets, topic, policy, notification, subscription"
+            "[bold]4/6[/] provisioning buckets, topic, policy, notification, subscription"
         )
         config = resources.settings()
         clients = provision.make_clients()
@@ -109,7 +114,7 @@ def run_demo(console: Console, timeout: float = 180.0) -> int:
             etag = s3.put_object(Bucket=config.source_bucket, Key=key, Body=body)["ETag"]
             uploads.append((ObjectRef(config.source_bucket, key, etag.strip('"')), body))
         console.print(
-            f"[bold]5/5[/] uploaded {', '.join(ref.uri for ref, _ in uploads)}", soft_wrap=True
+            f"[bold]5/6[/] uploaded {', '.join(ref.uri for ref, _ in uploads)}", soft_wrap=True
         )
         engine = resources.engine()
         with console.status("waiting for SNS -> webhook -> Prefect -> CSV and rows ..."):
@@ -149,12 +154,69 @@ def run_demo(console: Console, timeout: float = 180.0) -> int:
             console.rule(f"s3://{config.target_bucket}/{csv_key}")
             console.print(csv.rstrip(), soft_wrap=True, markup=False)
         console.rule()
+        if not answer_a_conflict(console, config.source_bucket, prefix, ui_url, timeout):
+            return 1
         console.print(
             f"The Prefect UI was at {ui_url} (flow runs, task runs, the invoice artifact); "
             "`make serve` keeps one running."
         )
         return 0
     return 1  # only if a context manager swallowed an exception
+
+
+def answer_a_conflict(
+    console: Console, bucket: str, prefix: str, ui_url: str, timeout: float
+) -> bool:
+    """A corrected copy of the text sample arrives: held as a conflict, its `review` run
+    waits in the UI; answered here as `review decide` would. `keep`, not `replace`: the
+    demo's database outlives it, and `keep` leaves the next demo the same question."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import StateType
+
+    from docproc import loader, reviews
+    from docproc.models import ObjectRef
+    from tasks import resources
+    from tasks import review as reviewing
+
+    body = (samples_folder() / CORRECTED).read_bytes()
+    key = prefix + CORRECTED
+    etag = resources.s3().put_object(Bucket=bucket, Key=key, Body=body)["ETag"].strip('"')
+    ref = ObjectRef(bucket, key, etag)
+    console.print(
+        f"[bold]6/6[/] uploaded a corrected copy of the text invoice (item 5: 850 -> 950): "
+        f"{ref.uri}",
+        soft_wrap=True,
+    )
+    started = time.monotonic()
+    with (
+        console.status("waiting for its review run to ask ..."),
+        get_client(sync_client=True) as client,
+    ):
+        while not (runs := reviewing.review_runs(client, ref, [StateType.PAUSED])):
+            if time.monotonic() - started > timeout:
+                console.print(f"[red]no review run after {timeout:.0f} s; see {WORK_DIR}/serve.log")
+                return False
+            time.sleep(0.5)
+    held = loader.find_document(resources.engine(), ref)
+    console.print(
+        f"held {' '.join(held.reasons) if held else '?'}: a person answers at "
+        f"{ui_url}/runs/flow-run/{runs[0].id} (Resume: keep or replace, and a note), or with "
+        f"`python -m docproc review decide {ref.uri} keep|replace`",
+        soft_wrap=True,
+        markup=False,
+    )
+    with console.status(f"answering `keep` in {ANSWER_AFTER_SECONDS:.0f} s, as a clerk would ..."):
+        time.sleep(ANSWER_AFTER_SECONDS)
+    done = reviewing.apply(ref, reviews.Answer.KEEP, "the loaded invoice stands", "make demo")
+    reviewing.end_review_run(ref, str(done.review.decision))
+    console.print(
+        f"decided {done.review.decision} by {done.review.decided_by or 'someone'}"
+        + (" (answered before, in the UI)" if done.already else "")
+        + ": the loaded invoice stays; the copy is recorded rejected, flagged reviewed",
+        soft_wrap=True,
+        markup=False,
+    )
+    return True
 
 
 @contextmanager

@@ -47,14 +47,22 @@ def init_db() -> None:
 def demo() -> None:
     """Run the chain on embedded defaults: a local S3 emulator, SQLite, Prefect's local API.
 
-    Uploads the three samples (a text invoice, a UBL credit note, a Factur-X PDF),
-    shows the rows and the CSV each became, and stops everything it started.
-    Set DOCPROC_DATABASE_URL to use MySQL instead.
+    Uploads the samples (a text invoice, a UBL credit note, a Factur-X PDF, a plain PDF),
+    shows the rows and the CSV each became; then a corrected copy of the text invoice,
+    held as a conflict, whose review it answers; prints the VAT report and stops
+    everything it started. Set DOCPROC_DATABASE_URL to use MySQL instead.
     """
+    from docproc import reports
+    from docproc.cli.report import print_table
     from docproc.demo import run_demo
+    from tasks import resources
 
     load_settings()
-    raise typer.Exit(run_demo(console))
+    status = run_demo(console)
+    if status == 0:
+        console.print("The input VAT of what is loaded (`python -m docproc report vat`):")
+        print_table(reports.vat(resources.engine()), reports.describe("vat", None, None, None))
+    raise typer.Exit(status)
 
 
 def serve(

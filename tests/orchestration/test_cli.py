@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from importlib.resources import files
@@ -145,6 +146,12 @@ def test_demo_runs_the_whole_chain(mysql_url: str, moto_endpoint: str) -> None:
     assert "FR11123456782/F20260023.csv" in result.stdout
     assert "DE123456789/ACME-2024-0042.csv" in result.stdout and "pdf-text" in result.stdout
     assert "factur-x" in result.stdout and "credit_note" in result.stdout
+    # A corrected copy of the text invoice is held, asked and answered `keep`.
+    assert "held conflicting_duplicate: a person answers at http://" in result.stdout
+    assert "decided keep by make demo" in result.stdout
+    # The VAT report: the Factur-X invoice's 20 % line (11.00 taxable, 2.20 VAT).
+    report = result.stdout.split("The input VAT of what is loaded")[1]
+    assert re.search(r"│ 2026-01 *│ EUR *│ S *│ *20 │ *11\.00 │ *2\.20 │", report), report
     assert "Traceback" not in result.stdout + result.stderr
 
 
