@@ -36,6 +36,7 @@ from docproc.duplicates import POSSIBLE_DUPLICATE, Decision, LoadedDocument, sta
 from docproc.errors import retried
 from docproc.models import (
     FetchedObject,
+    Flag,
     Format,
     Invoice,
     ObjectRef,
@@ -43,7 +44,7 @@ from docproc.models import (
     Status,
 )
 from docproc.rows import key_sha256, upsert, versions
-from docproc.schema import document_findings, documents, invoices
+from docproc.schema import document_findings, document_reviews, documents, invoices
 
 # Waits before each new attempt after a lost race: short, the winner commits in ms.
 RACE_WAITS = (0.02, 0.04, 0.06, 0.08)
@@ -230,10 +231,15 @@ def _record(
             if d.writes
         }
         rows.write(conn, list(winners.values()), at, set(winners) - stored)
-        doc_rows = [_decision_row(d, flow_run_id, at) for d in decisions] + [
-            _document_row(ref, rejection, rejection, flow_run_id, at) for ref, rejection in rejected
+        doc_rows = [(d.ref, _decision_row(d, flow_run_id, at)) for d in decisions] + [
+            (ref, _document_row(ref, rejection, rejection, flow_run_id, at))
+            for ref, rejection in rejected
         ]
-        upsert(conn, documents, doc_rows)
+        decided = _decided(conn, {ref for ref, _ in doc_rows})
+        for ref, row in doc_rows:
+            if ref in decided:  # a person's answer stands when the version is read again
+                row["flags"] = with_flag(row["flags"], Flag.REVIEWED)
+        upsert(conn, documents, [row for _, row in doc_rows])
         _write_findings(
             conn,
             [(d.ref, d.invoice) for d in decisions] + [(ref, r) for ref, r in rejected],
@@ -278,6 +284,25 @@ def _write_findings(
     ]
     if found:
         conn.execute(document_findings.insert(), found)
+
+
+def with_flag(flags: str | None, add: Flag, drop: Flag | None = None) -> str:
+    """A `documents.flags` value with `add` (once) and without `drop`."""
+    kept = [f for f in (flags or "").split(",") if f and f not in (add, drop)]
+    return ",".join([*kept, str(add)])
+
+
+def _decided(conn: Connection, refs: set[ObjectRef]) -> set[ObjectRef]:
+    """The versions among these that a person has decided (a `document_reviews` row)."""
+    if not refs:
+        return set()
+    by_digest, selected = versions(documents, refs)
+    stmt = (
+        select(documents.c.bucket, documents.c.object_key_sha256, documents.c.etag)
+        .join(document_reviews, document_reviews.c.document_id == documents.c.id)
+        .where(selected)
+    )
+    return {by_digest[(r.bucket, r.object_key_sha256, r.etag)] for r in conn.execute(stmt)}
 
 
 def _decision_row(d: Decision, flow_run_id: str | None, at: datetime) -> dict[str, Any]:

@@ -367,11 +367,10 @@ def _set_flags(conn: Connection, document_id: int, add: Flag, drop: Flag | None 
     flags = conn.execute(
         select(documents.c.flags).where(documents.c.id == document_id)
     ).scalar_one_or_none()
-    kept = [f for f in (flags or "").split(",") if f and f != drop and f != add]
     conn.execute(
         update(documents)
         .where(documents.c.id == document_id)
-        .values(flags=",".join([*kept, str(add)]))
+        .values(flags=loader.with_flag(flags, add, drop))
     )
 
 

@@ -182,3 +182,22 @@ def test_a_document_without_a_question_or_the_wrong_answer_is_refused(engine: En
     with pytest.raises(reviews.NotAnAnswer):
         reviews.decide(engine, ref("b.txt"), "keep")
     assert rows(engine)["reviews"] == []
+
+
+@pytest.mark.parametrize("answer", ["keep", "replace", "not_a_duplicate"])
+def test_a_decided_document_processed_again_stays_decided(engine: Engine, answer: str) -> None:
+    """`process --force` (or a backfill --force) reads the version again: the person's
+    answer stands, flag `reviewed` included, and a suspect cleared is not flagged again."""
+    conflict = answer in ("keep", "replace")
+    held(engine) if conflict else flagged(engine)
+    body = CHANGED if conflict else invoice(invoice_id="inv-2")
+    reviews.decide(engine, ref("b.txt"), answer, held=(body, fetched("b.txt")))
+    decided = doc(engine, "b.txt")
+    loader.record(engine, [(body, fetched("b.txt"))])
+    again = doc(engine, "b.txt")
+    assert (again["status"], again["reasons"], again["flags"]) == (
+        decided["status"],
+        decided["reasons"],
+        "reviewed",
+    )
+    assert reviews.open_questions(engine) == []
