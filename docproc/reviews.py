@@ -44,6 +44,16 @@ class Answer(StrEnum):
     DUPLICATE = "duplicate"
 
 
+# What each answer does, as the review's artifact and form say it.
+MEANING: dict[Answer, str] = {
+    Answer.KEEP: "the loaded invoice stays; this document stays rejected",
+    Answer.REPLACE: "this document replaces the loaded invoice, rows and CSV",
+    Answer.NOT_A_DUPLICATE: "both stay loaded; the flag `possible_duplicate` goes",
+    Answer.DUPLICATE: "this invoice is removed, rows and CSV; its document is recorded "
+    "a duplicate of the other",
+}
+MAX_DIFFERENCES = 50  # rows of the side-by-side table; an artifact stays small
+
 ANSWERS: dict[Question, tuple[Answer, Answer]] = {
     Question.CONFLICT: (Answer.KEEP, Answer.REPLACE),
     Question.SUSPECT: (Answer.NOT_A_DUPLICATE, Answer.DUPLICATE),
@@ -413,12 +423,18 @@ def side_by_side(case: Case, old: Invoice | None, new: Invoice | None) -> str:
         f"- this document (new): {mine}",
         f"- {'loaded' if case.question is Question.CONFLICT else 'look-alike'} (old): {theirs}",
         "",
-        f"Answer with one of: {', '.join(f'`{a}`' for a in case.answers)}.",
+        "Answers:",
+        *(f"- `{a}`: {MEANING[a]}" for a in case.answers),
         "",
         "| value | old | new |",
         "|---|---|---|",
-        *(f"| {cell(n)} | {cell(o) or ' '} | {cell(v) or ' '} |" for n, o, v in differ),
+        *(
+            f"| {cell(n)} | {cell(o) or ' '} | {cell(v) or ' '} |"
+            for n, o, v in differ[:MAX_DIFFERENCES]
+        ),
     ]
     if not differ:
         lines.append("| (no value differs) | | |")
+    elif len(differ) > MAX_DIFFERENCES:
+        lines.append(f"| ... and {len(differ) - MAX_DIFFERENCES} more values | | |")
     return "\n".join(lines) + "\n"

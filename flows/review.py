@@ -29,14 +29,14 @@ from tasks import review as reviewing
 
 
 class ConflictDecision(StrEnum):
-    """The answers to a held conflict."""
+    """keep: the loaded invoice stays. replace: this document replaces it, rows and CSV."""
 
     KEEP = "keep"
     REPLACE = "replace"
 
 
 class SuspectDecision(StrEnum):
-    """The answers to a flagged suspect."""
+    """not_a_duplicate: both stay loaded. duplicate: this invoice is removed, rows and CSV."""
 
     NOT_A_DUPLICATE = "not_a_duplicate"
     DUPLICATE = "duplicate"
@@ -92,14 +92,17 @@ def review(bucket: str, key: str, etag: str | None = None) -> State[Any]:
     if case.review is not None:
         return _decided(case, case.review, already=True)
     old, new = reviewing.old_and_new(case)
+    shown = reviews.side_by_side(case, old, new)
     publish(
         artifact_key("review", case.ref.bucket, case.ref.key),
-        reviews.side_by_side(case, old, new),
+        shown,
         f"Review: {case.issuer_key} / {case.invoice_id} ({case.question})",
     )
     # No timeout of Prefect's: its server ends an expired pause `Failed`, where SPEC 12
     # wants `Cancelled`; `reconcile` ends the runs left unanswered too long.
-    answer = suspend_flow_run(wait_for_input=FORMS[case.question], timeout=None, key="review")
+    # The form shows the same table above its fields: no need to find the artifact first.
+    form = FORMS[case.question].with_initial_data(description=shown)
+    answer = suspend_flow_run(wait_for_input=form, timeout=None, key="review")
     done = reviewing.apply(
         case.ref,
         str(answer.decision),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.input.run_input import keyset_from_paused_state
 from prefect.states import Scheduled
 from sqlalchemy import select
 from typer.testing import CliRunner
@@ -95,6 +97,12 @@ def test_a_held_conflict_answered_replace_in_the_form_loads_the_new_document(
         ]
         assert "| item 5 amount | 850.00 | 950.00 |" in str(artifact.data)
         assert f"(s3://{source}/in/a.txt)" in str(artifact.data)
+        # The form shows the same table above its fields.
+        assert run.state is not None
+        shown = client.read_flow_run_input(
+            run.id, keyset_from_paused_state(run.state)["description"]
+        )
+        assert json.loads(shown) == artifact.data  # stored as JSON
         answer = client.resume_flow_run(
             run.id,
             run_input={"decision": "replace", "note": "confirmed by phone", "decided_by": "Ana"},
