@@ -201,3 +201,19 @@ def test_a_decided_document_processed_again_stays_decided(engine: Engine, answer
         "reviewed",
     )
     assert reviews.open_questions(engine) == []
+
+
+def test_the_side_by_side_table_stays_small_and_says_what_each_answer_does() -> None:
+    def lines(price: str) -> tuple[Item, ...]:
+        return tuple(Item(n, f"part {n}", Decimal(price), None) for n in range(1, 201))
+
+    old, new = invoice(items=lines("1.00")), invoice(items=lines("2.00"))
+    case = reviews.Case(
+        1, ref("b.txt"), Question.CONFLICT, "sm-1", "inv-1", ref("a.txt"), None, None
+    )
+    shown = reviews.side_by_side(case, old, new)
+    table = [line for line in shown.splitlines() if line.startswith("| ")][1:]  # no header
+    assert len(table) == reviews.MAX_DIFFERENCES + 1
+    # 200 items and amount, net_total, total, payable differ.
+    assert table[-1] == f"| ... and {204 - reviews.MAX_DIFFERENCES} more values | | |"
+    assert "- `replace`: this document replaces the loaded invoice, rows and CSV" in shown
