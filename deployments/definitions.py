@@ -67,6 +67,7 @@ def served_flows() -> list[tuple[Any, dict[str, Any]]]:
                 "triggers": triggers(name),
                 "schedules": schedules(name),
                 "parameters": declared()[name].get("parameters"),
+                "concurrency_limit": declared()[name].get("concurrency_limit"),
             },
         )
         for name, flow in flows.items()
