@@ -170,9 +170,6 @@ def answer_a_conflict(
     """A corrected copy of the text sample arrives: held as a conflict, its `review` run
     waits in the UI; answered here as `review decide` would. `keep`, not `replace`: the
     demo's database outlives it, and `keep` leaves the next demo the same question."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.objects import StateType
-
     from docproc import loader, reviews
     from docproc.models import ObjectRef
     from tasks import resources
@@ -188,11 +185,8 @@ def answer_a_conflict(
         soft_wrap=True,
     )
     started = time.monotonic()
-    with (
-        console.status("waiting for its review run to ask ..."),
-        get_client(sync_client=True) as client,
-    ):
-        while not (runs := reviewing.review_runs(client, ref, [StateType.PAUSED])):
+    with console.status("waiting for its review run to ask ..."):
+        while (run_id := reviewing.suspended_run_id(ref)) is None:
             if time.monotonic() - started > timeout:
                 console.print(f"[red]no review run after {timeout:.0f} s; see {WORK_DIR}/serve.log")
                 return False
@@ -200,7 +194,7 @@ def answer_a_conflict(
     held = loader.find_document(resources.engine(), ref)
     console.print(
         f"held {' '.join(held.reasons) if held else '?'}: a person answers at "
-        f"{ui_url}/runs/flow-run/{runs[0].id} (Resume: keep or replace, and a note), or with "
+        f"{ui_url}/runs/flow-run/{run_id} (Resume: keep or replace, and a note), or with "
         f"`python -m docproc review decide {ref.uri} keep|replace`",
         soft_wrap=True,
         markup=False,

@@ -206,6 +206,15 @@ def review_runs(
         offset += RUNS_PAGE
 
 
+def suspended_run_id(ref: ObjectRef) -> str | None:
+    """The id of the document's review run waiting, suspended, for its form; else None."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        runs = review_runs(client, ref, [StateType.PAUSED])
+    return str(runs[0].id) if runs else None
+
+
 def _concerns(run: FlowRun, ref: ObjectRef) -> bool:
     params = run.parameters
     if (params.get("bucket"), params.get("key")) != (ref.bucket, ref.key):
