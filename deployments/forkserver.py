@@ -178,10 +178,12 @@ def share_tls_contexts() -> None:
     from it) share their verified TLS context; the default one is made now."""
     import certifi
     from prefect.client import orchestration
+    from prefect.settings import PREFECT_API_SSL_CERT_FILE
 
     shared = _SharedVerifiedContexts()
     orchestration.ssl = shared  # type: ignore[attr-defined]
-    shared.create_default_context(cafile=certifi.where())
+    # The CA file Prefect's clients will name (their own choice, in the same order).
+    shared.create_default_context(cafile=PREFECT_API_SSL_CERT_FILE.value() or certifi.where())
 
 
 def start() -> None:

@@ -53,3 +53,24 @@ def test_everything_else_is_the_ssl_module() -> None:
     assert shared.CERT_NONE is ssl.CERT_NONE
     with pytest.raises(AttributeError):
         _ = shared.no_such_name
+
+
+@pytest.mark.parametrize("configured", [True, False], ids=["cert-file-set", "certifi"])
+def test_the_context_prefects_clients_will_ask_for_is_made_before_any_run(
+    configured: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Made in the forkserver, before it forks: PREFECT_API_SSL_CERT_FILE's file (which
+    SSL_CERT_FILE sets), or certifi's bundle, as Prefect's client chooses."""
+    from prefect.client import orchestration
+    from prefect.settings import PREFECT_API_SSL_CERT_FILE, temporary_settings
+
+    from deployments import forkserver
+
+    bundle = tmp_path / "ca.pem"
+    shutil.copy(certifi.where(), bundle)
+    monkeypatch.setattr(orchestration, "ssl", orchestration.ssl)  # put back afterwards
+    with temporary_settings({PREFECT_API_SSL_CERT_FILE: str(bundle) if configured else None}):
+        forkserver.share_tls_contexts()
+    shared = orchestration.ssl
+    assert isinstance(shared, _SharedVerifiedContexts)
+    assert [key[0] for key in shared._made] == [str(bundle) if configured else certifi.where()]
