@@ -68,9 +68,9 @@ def test_the_context_prefects_clients_will_ask_for_is_made_before_any_run(
 
     bundle = tmp_path / "ca.pem"
     shutil.copy(certifi.where(), bundle)
-    monkeypatch.setattr(orchestration, "ssl", orchestration.ssl)  # put back afterwards
+    monkeypatch.setattr(orchestration, "ssl", orchestration.ssl)  # type: ignore[attr-defined]
     with temporary_settings({PREFECT_API_SSL_CERT_FILE: str(bundle) if configured else None}):
         forkserver.share_tls_contexts()
-    shared = orchestration.ssl
+    shared = orchestration.ssl  # type: ignore[attr-defined]
     assert isinstance(shared, _SharedVerifiedContexts)
     assert [key[0] for key in shared._made] == [str(bundle) if configured else certifi.where()]
