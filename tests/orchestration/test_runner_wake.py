@@ -212,6 +212,19 @@ def test_a_prefect_it_was_not_written_for_leaves_runs_to_the_poll(
     assert wake(object()) is None  # type: ignore[arg-type]
 
 
+def test_a_run_created_before_the_runner_started_is_left_to_its_first_poll() -> None:
+    """`serve` answers SNS before its runner has started: such a run is not lost, the
+    runner's first poll finds it."""
+    runner = Runner(pause_on_shutdown=False)
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run(wake_probe, parameters={"bucket": "b", "key": "k"})
+    try:
+        assert RunnerWake(runner)(run) is None
+    finally:
+        with get_client(sync_client=True) as client:
+            client.delete_flow_run(run.id)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
