@@ -23,7 +23,7 @@ deliver the objects again, in other company, into a second run.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -65,6 +65,7 @@ class PrefectHandOver:
         timeout: float = 5.0,
         batch_deployment: str = BATCH_DEPLOYMENT,
         invoice_deployment: str = INVOICE_DEPLOYMENT,
+        on_created: Callable[[FlowRun], object] | None = None,
     ) -> None:
         from prefect.client.orchestration import get_client
         from prefect.context import SettingsContext, get_settings_context
@@ -91,6 +92,8 @@ class PrefectHandOver:
         self._batch_deployment = batch_deployment
         self._invoice_deployment = invoice_deployment
         self._deployment_ids: dict[str, UUID] = {}  # read at each deployment's first run
+        # `serve` starts each run at once in its own runner (deployments/wake.py).
+        self._on_created = on_created
 
     def __call__(self, refs: Sequence[ObjectRef]) -> None:
         with self._settings():
@@ -163,6 +166,11 @@ class PrefectHandOver:
             raise HandOverError(
                 f"Prefect API did not create the run of {what}: {_line(exc)}"
             ) from exc
+        if self._on_created is not None:
+            try:
+                self._on_created(run)
+            except Exception:  # the run exists: a runner's poll will start it
+                logger.exception("could not wake the runner for the run of %s", what)
         return run.id
 
     def close(self) -> None:

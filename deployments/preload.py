@@ -16,12 +16,14 @@ import sqlalchemy.dialects.mysql.pymysql  # noqa: F401
 import flows.backfill
 import flows.process_batch
 import flows.process_invoice  # noqa: F401
+from deployments import forkserver
 from docproc import migrations, storage
 from docproc.formats import (
     pdf,  # noqa: F401 (imported by the first PDF a run reads)
     templates,
 )
 
+forkserver.share_tls_contexts()  # each Prefect client of a run: 45 ms otherwise
 migrations.head()  # Alembic and its revision scripts: each run's first database use checks them
 storage.warm_up()
 templates.shipped()  # invoice2data's ~220 templates, for a run's first plain PDF (SPEC 2.6)

@@ -1,8 +1,9 @@
 """`python -m docproc serve`: the webhook and a runner of the deployments, in one process.
 
-The runner polls often (every 0.5 s by default) because the poll interval is much of the
-latency between an upload and its run, and it starts runs from a warm forkserver
-(forkserver.py) rather than as new processes; a work pool is the scale-out path instead.
+The webhook hands each run it creates straight to the runner (wake.py); the runner also
+polls often (every 0.5 s by default) for the runs others create, and it starts runs from
+a warm forkserver (forkserver.py) rather than as new processes; a work pool is the
+scale-out path instead.
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ def serve(
         describe_database,
         local_prefect_server,
     )
+    from deployments.wake import RunnerWake
 
     log_to_console()
     with ExitStack() as stack:
@@ -124,7 +126,9 @@ def serve(
             runner.add_flow(flow, **options)
             print(f"serving deployment {flow.name}/{options['name']}", flush=True)
 
-        hand_over = PrefectHandOver()  # at api_url: the settings above
+        # At api_url (the settings above); each run it creates starts at once, not at the
+        # runner's next poll.
+        hand_over = PrefectHandOver(on_created=RunnerWake(runner))
         stack.callback(hand_over.close)
         webhook = WebhookServer(webhook_app(hand_over), host, port)
         webhook.start()

@@ -22,6 +22,10 @@ from prefect.runtime import flow_run
 
 _NOT_KEY = re.compile(r"[^a-z0-9]+")
 
+# The name each run of this process was last given here: the run's context keeps the name
+# it started with.
+_named: dict[UUID, str] = {}
+
 
 def artifact_key(*parts: str) -> str:
     """Prefect artifact keys allow lowercase letters, digits and dashes only."""
@@ -32,15 +36,22 @@ def name_run(name: str) -> None:
     """Name the current run, e.g. `inv-00001 from s3://b/k`.
 
     Done in the body rather than by `flow_run_name=`, whose rename comes before the
-    body and fails the whole run when the API is busy.
+    body and fails the whole run when the API is busy. A run that has the name already
+    (the webhook names a lone upload's run after it) costs no request: it was one more
+    round trip before the first step of every served run.
     """
     if flow_run.id is None:
         return
+    run_id = UUID(flow_run.id)
+    if _named.get(run_id, flow_run.name) == name:
+        return
     try:
         with get_client(sync_client=True) as client:
-            client.update_flow_run(flow_run.id, name=name)
+            client.update_flow_run(run_id, name=name)
     except Exception as exc:
         get_run_logger().warning("could not rename the run to %r: %s", name, exc)
+    else:
+        _named[run_id] = name
 
 
 def publish(key: str, markdown: str, description: str) -> None:

@@ -115,9 +115,14 @@ def database_writer() -> Iterator[None]:
     if _holding.get():
         yield
         return
-    ensure_limit()
     private = _private_helpers()
-    slot = _held(_acquire(), private) if private is not None else _prefects_own_slot()
+    if private is None:
+        ensure_limit()
+        slot = _prefects_own_slot()
+    else:
+        # No read of the limit first: one round trip less before every run's load, and a
+        # missing limit comes back without slots, is made and asked again (`_acquire`).
+        slot = _held(_acquire(), private)
     held = _holding.set(True)
     try:
         with slot:

@@ -9,6 +9,8 @@ cost about 2 s per batch under a busy event loop (measured at +15 ms S3 latency)
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -129,3 +131,41 @@ def test_without_prefects_private_helpers_the_public_slot_is_taken_and_released(
     holding()
 
     assert seen == [before + 1, before + 1, before]
+
+
+def test_a_write_asks_for_its_slot_at_once_and_makes_a_missing_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No read of the limit before each write (a round trip before every run's load); a
+    limit deleted in the UI is made again by the write that finds it missing."""
+    from prefect.exceptions import ObjectNotFound
+
+    held: list[bool] = []
+
+    @flow
+    def writing() -> None:
+        with writer_slot.database_writer():
+            held.append(True)
+
+    resources.reset()
+    writer_slot.ensure_limit()
+    writing()
+    reads: list[str] = []
+    read = SyncPrefectClient.read_global_concurrency_limit_by_name
+
+    def recorded(self: SyncPrefectClient, name: str) -> Any:
+        reads.append(name)
+        return read(self, name)
+
+    monkeypatch.setattr(SyncPrefectClient, "read_global_concurrency_limit_by_name", recorded)
+    writer_slot.ensure_limit.cache_clear()  # as in each served run's new process
+    writing()
+    assert reads == []
+
+    with get_client(sync_client=True) as client, contextlib.suppress(ObjectNotFound):
+        client.delete_global_concurrency_limit_by_name(writer_slot.WRITERS_LIMIT)
+    writing()
+    assert reads == [writer_slot.WRITERS_LIMIT]  # found missing, then made
+    monkeypatch.undo()
+    assert held == [True] * 3
+    assert active_slots() == 0  # made, and the slot taken from it given back

@@ -307,3 +307,27 @@ def test_each_run_comes_first_and_its_event_names_it(
             str(events.group_id(GROUP)),
             str(events.group_id([OTHER])),
         }
+
+
+def test_each_created_run_is_announced_and_a_failing_listener_costs_a_log_line(
+    api: FakeApi, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`serve` wakes its runner with each run; the run exists whatever the wake does."""
+    woken: list[uuid.UUID] = []
+
+    def wake(run: Any) -> None:
+        woken.append(run.id)
+        raise RuntimeError("the runner went away")
+
+    hand_over = PrefectHandOver(on_created=wake)
+    stub_runs(hand_over, monkeypatch)
+    try:
+        hand_over([*GROUP, OTHER])
+    finally:
+        hand_over.close()
+    assert woken == [
+        uuid.uuid5(uuid.NAMESPACE_URL, str(events.group_id(GROUP))),
+        uuid.uuid5(uuid.NAMESPACE_URL, str(events.event_id(OTHER))),
+    ]
+    assert "could not wake the runner for the run of 2 objects of bucket" in caplog.text
+    assert [path for _, path, _, _ in api.seen] == ["/api/events"]  # handed over all the same
