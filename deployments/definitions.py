@@ -67,7 +67,6 @@ def served_flows() -> list[tuple[Any, dict[str, Any]]]:
                 "triggers": triggers(name),
                 "schedules": schedules(name),
                 "parameters": declared()[name].get("parameters"),
-                "concurrency_limit": declared()[name].get("concurrency_limit"),
             },
         )
         for name, flow in flows.items()

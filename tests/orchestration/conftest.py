@@ -30,6 +30,7 @@ def serving(
 ) -> Iterator[Served]:
     """`docproc serve` on a free port, subscribed to the topic of buckets of its own."""
     pipeline = new_pipeline(mysql_engine)
+    forget_unstarted_reviews()
     port = free_port()
     topic_name = f"topic-{pipeline.source}"
     topic_arn = f"arn:aws:sns:us-east-1:123456789012:{topic_name}"
@@ -65,26 +66,30 @@ def serving(
     finally:
         stop(proc)
         log.close()
-        forget_unstarted_reviews(pipeline.source)
+        forget_unstarted_reviews()
 
 
-def forget_unstarted_reviews(bucket: str) -> None:
-    """Delete the review runs of `bucket` that this `serve` did not get to start (a burst
-    of look-alikes asks as many questions): the next module's `serve` would otherwise
-    start every one of them first, on a bucket and tables that are gone."""
+def forget_unstarted_reviews() -> None:
+    """Delete the review runs due that no `serve` has started: a burst of look-alikes
+    (or a backfill of them, in-process) asks dozens of questions of buckets and tables
+    that are gone by the next module, whose `serve` would start every one of them
+    before its own runs. (Runs scheduled far ahead stay: no runner starts them.)"""
+    from datetime import UTC, datetime, timedelta
+
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.objects import StateType
     from prefect.exceptions import ObjectNotFound
 
     from tasks import review
 
+    soon = datetime.now(UTC) + timedelta(hours=1)
     with get_client(sync_client=True) as client:
         try:
             runs = review.review_runs(client, None, [StateType.SCHEDULED, StateType.PENDING])
         except ObjectNotFound:
             return  # no review deployment yet
         for run in runs:
-            if run.parameters.get("bucket") == bucket:
+            if run.expected_start_time is None or run.expected_start_time < soon:
                 client.delete_flow_run(run.id)
 
 

@@ -8,9 +8,7 @@ import asyncio
 import getpass
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -207,33 +205,6 @@ def test_a_review_run_started_again_after_its_decision_applies_nothing_twice(
     assert [(int(t), k) for t, k in totals] == [(8250, b.key)]
     assert len(items) == 5
     assert b"8250" in served.pipeline.read_target(CSV)
-
-
-def running_spans(run: FlowRun | None) -> list[tuple[datetime, datetime]]:
-    """When the run was Running, from its state history."""
-    assert run is not None
-    with get_client(sync_client=True) as client:
-        states = sorted(client.read_flow_run_states(run.id), key=lambda st: st.timestamp)
-    return [
-        (st.timestamp, after.timestamp)
-        for st, after in pairwise(states)
-        if st.type == StateType.RUNNING
-    ]
-
-
-def test_look_alikes_ask_one_question_at_a_time(served: Served) -> None:
-    """The `review` deployment's concurrency limit: a burst of suspects never takes more
-    than one of the runner's slots, whatever the invoices need."""
-    uploaded(served, "alike/base.txt", SAMPLE)
-    keys = [f"alike/{n}.txt" for n in range(4)]
-    with ThreadPoolExecutor(len(keys)) as pool:  # at once: one group, one batch run
-        list(pool.map(lambda n: served.pipeline.upload(keys[n], variant(f"inv-a-{n}")), range(4)))
-    source = served.pipeline.source
-    wait_for(lambda: all(state_of(source, k) == StateType.PAUSED for k in keys), timeout=240)
-    spans = sorted(span for k in keys for span in running_spans(review_run(source, k)))
-    assert len(spans) == len(keys), spans
-    for (_, end), (start, _) in pairwise(spans):
-        assert end <= start, spans  # never two at once
 
 
 async def _waiting_reviews(bucket: str, count: int) -> list[FlowRun]:
