@@ -17,7 +17,7 @@ from prefect.events import emit_event
 
 from docproc import events, export, formats, loader, reviews, rules, storage
 from docproc.duplicates import Decision
-from docproc.errors import DocprocError
+from docproc.errors import DocprocError, retried
 from docproc.models import FetchedObject, Invoice, ObjectRef, Rejection
 from docproc.outputs import decision_output
 from tasks import resources, writer_slot
@@ -30,6 +30,7 @@ REVIEW_DEPLOYMENT = "review/review"
 # A review run not yet answered: suspended, or not started yet.
 WAITING = (StateType.PAUSED, StateType.SCHEDULED, StateType.PENDING)
 RUNS_PAGE = 200  # the server's default (and usual maximum) limit of one read
+OPEN_RETRY_SECONDS = (0.2, 0.5, 1, 2, 4, 8)
 log = logging.getLogger("docproc.review")
 
 
@@ -47,14 +48,16 @@ def asks(decision: Decision) -> bool:
 def open_review(ref: ObjectRef) -> str | None:
     """Create the `review` run of a held or flagged document version, once; returns its id.
 
-    Best effort, as the events are: the `documents` row is the record, `review list`
-    shows the question even when no run could be opened.
+    A busy API (SQLite's lock answers 503) is asked again for about 15 s: the idempotency
+    key makes a creation that landed but lost its answer harmless. Beyond that, best
+    effort, as the events are: the `documents` row is the record, `review list` shows
+    the question even when no run could be opened.
     """
     from prefect.deployments import run_deployment
 
-    try:
+    def create() -> FlowRun:
         # Called from sync code, where Prefect's async_dispatch returns the run itself.
-        run = cast(
+        return cast(
             FlowRun,
             run_deployment(
                 REVIEW_DEPLOYMENT,
@@ -64,6 +67,14 @@ def open_review(ref: ObjectRef) -> str | None:
                 as_subflow=False,
             ),
         )
+
+    def busy(exc: BaseException, wait: float) -> None:
+        log.info(
+            "Prefect API busy opening the review of %s (%s); again in %.1f s", ref.uri, exc, wait
+        )
+
+    try:
+        run = retried(create, OPEN_RETRY_SECONDS, on_wait=busy)
     except Exception as exc:
         log.warning("could not open the review of %s: %s", ref.uri, exc)
         return None

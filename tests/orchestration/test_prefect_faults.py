@@ -214,3 +214,30 @@ if __name__ == "__main__":
         _batch_main(sys.argv[1], sys.argv[3:])
     else:
         _main(sys.argv[1], sys.argv[2:])
+
+
+def test_a_review_is_opened_through_a_busy_api(
+    pipeline: Pipeline, prefect_faults: HttpFaultProxy
+) -> None:
+    """A held document's question gets its run although the API answers 503 a while (CI
+    saw one lost so: `review list` had the question, the UI no run)."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from docproc.models import ObjectRef
+    from flows.review import review
+    from tasks import review as reviewing
+
+    with get_client(sync_client=True) as client:  # the deployment `serve` would declare
+        flow_id = client.create_flow_from_name(review.name)
+        client.create_deployment(flow_id, name="review")
+    ref = ObjectRef(pipeline.source, "busy/held.txt", "e1")
+    prefect_faults.busy_for(4, r"^POST .*/deployments/.*/create_flow_run")
+    with temporary_settings({PREFECT_API_URL: prefect_faults.url + "/api"}):
+        opened = reviewing.open_review(ref)
+    assert all(prefect_faults.answered_503.values()), prefect_faults.answered_503
+    assert opened is not None
+    with get_client(sync_client=True) as client:
+        [run] = reviewing.review_runs(client, ref)
+        assert str(run.id) == opened
+        client.delete_flow_run(run.id)  # no runner should start it
