@@ -10,20 +10,9 @@ from sqlalchemy import Engine, select
 
 from docproc import loader
 from docproc.duplicates import Decision, Kind
-from docproc.models import FetchedObject, Item, ObjectRef
+from docproc.models import Item
 from docproc.schema import documents, invoice_items, invoices
-from tests.support.builders import invoice
-
-CHANGED = invoice(
-    items=(
-        Item(1, "controller", Decimal("2000.00"), Decimal("200.00"), quantity=Decimal("2")),
-        Item(2, "dial", Decimal("150.00"), None),
-    )
-)
-
-
-def fetched(key: str, etag: str = "e") -> FetchedObject:
-    return FetchedObject(ObjectRef("src", key, etag), 100, b"x", "0" * 64)
+from tests.support.builders import CHANGED, fetched, invoice
 
 
 def doc(engine: Engine, key: str) -> dict[str, object]:

@@ -7,21 +7,10 @@ from sqlalchemy import Engine, func, select
 
 from docproc import loader, reviews
 from docproc.duplicates import Decision, Kind
-from docproc.models import FetchedObject, Item, ObjectRef
+from docproc.models import Item, ObjectRef
 from docproc.reviews import Answer, Question
 from docproc.schema import document_reviews, documents, invoice_items, invoice_taxes, invoices
-from tests.support.builders import invoice
-
-CHANGED = invoice(
-    items=(
-        Item(1, "controller", Decimal("2000.00"), Decimal("200.00"), quantity=Decimal("2")),
-        Item(2, "dial", Decimal("150.00"), None),
-    )
-)
-
-
-def fetched(key: str, etag: str = "e") -> FetchedObject:
-    return FetchedObject(ObjectRef("src", key, etag), 100, b"x", "0" * 64)
+from tests.support.builders import CHANGED, fetched, invoice
 
 
 def ref(key: str) -> ObjectRef:

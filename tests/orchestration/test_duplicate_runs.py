@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import time
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +20,9 @@ from docproc.models import Outcome
 from docproc.summary import Summary
 from flows.backfill import backfill_prefix
 from flows.process_invoice import process_invoice
+from tests.support.orchestration import CHANGED, SAMPLE
 from tests.support.pipeline import Pipeline
 
-SAMPLE = files("docproc").joinpath("samples/docproc-invoice.txt").read_bytes()
-# One item's amount raised by 100, with the totals (and words) that must follow it to pass
-# the rules of SPEC section 3: the changed-invoice fraud.
-CHANGED = (
-    SAMPLE.replace(b"5) Transporter base dial; 850", b"5) Transporter base dial; 950")
-    .replace(b"Amount: 7650", b"Amount: 7750")
-    .replace(b"Total: 8150", b"Total: 8250")
-    .replace(b"Eight thousand one hundred fifty", b"Eight thousand two hundred fifty")
-)
 CHANGED_VALUES = [
     {"field": "amount", "old": "7650.00", "new": "7750.00"},
     {"field": "total", "old": "8150.00", "new": "8250.00"},

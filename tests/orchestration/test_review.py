@@ -25,19 +25,12 @@ from docproc.models import ObjectRef
 from flows.reconcile import reconcile
 from tasks import resources
 from tasks import review as reviewing
-from tests.support.orchestration import SAMPLE, variant, wait_for
+from tests.support.orchestration import CHANGED, SAMPLE, variant, wait_for
 from tests.support.pipeline import Served
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 CSV = "sm-LK0080145/inv-00001.csv"
 FAR_AHEAD = datetime.now(UTC) + timedelta(days=365)  # never started by the served runner
-# One item's amount raised by 100, with the totals and words that follow: a conflict.
-CHANGED = (
-    SAMPLE.replace(b"5) Transporter base dial; 850", b"5) Transporter base dial; 950")
-    .replace(b"Amount: 7650", b"Amount: 7750")
-    .replace(b"Total: 8150", b"Total: 8250")
-    .replace(b"Eight thousand one hundred fifty", b"Eight thousand two hundred fifty")
-)
 
 
 def review_run(bucket: str, key: str) -> FlowRun | None:

@@ -13,7 +13,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from docproc.models import Format, Invoice, Item, Tax
+from docproc.models import FetchedObject, Format, Invoice, Item, ObjectRef, Tax
 
 ITEMS = (
     Item(1, "controller", Decimal("2000.00"), Decimal("200.00"), quantity=Decimal("2")),
@@ -80,3 +80,17 @@ def impossible(inv: Invoice) -> list[str]:
     if inv.payable != inv.total - inv.prepaid + inv.rounding:
         broken.append(f"payable_mismatch: payable {inv.payable}")
     return broken
+
+
+# `invoice()` with its second item's amount changed (the totals follow): a conflict.
+CHANGED = invoice(
+    items=(
+        Item(1, "controller", Decimal("2000.00"), Decimal("200.00"), quantity=Decimal("2")),
+        Item(2, "dial", Decimal("150.00"), None),
+    )
+)
+
+
+def fetched(key: str, etag: str = "e") -> FetchedObject:
+    """An object of bucket `src`, as the loader receives it (its bytes do not matter)."""
+    return FetchedObject(ObjectRef("src", key, etag), 100, b"x", "0" * 64)

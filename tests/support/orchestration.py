@@ -12,6 +12,9 @@ import httpx
 from docproc import events
 
 SAMPLE = files("docproc").joinpath("samples/docproc-invoice.txt").read_bytes()
+# The same invoice with item 5 at 950 instead of 850, totals and words to match (the
+# demo's held conflict): the changed-invoice fraud.
+CHANGED = files("docproc").joinpath("samples/docproc-invoice-corrected.txt").read_bytes()
 
 
 def variant(invoice_id: str) -> bytes:
