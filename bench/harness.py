@@ -20,6 +20,7 @@ from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from sqlalchemy import create_engine, text
@@ -52,6 +53,22 @@ def emulator_session() -> boto3.session.Session:
 def s3_client(endpoint: str, pool: int = 32) -> Any:
     """docproc's own client factory, so that the baselines use the same retries and pool."""
     return storage.s3_client(emulator_session(), endpoint_url=endpoint, max_pool_connections=pool)
+
+
+def emulator_cpu(endpoint: str) -> float:
+    """CPU seconds (user + system) the moto server at `endpoint` has used so far; NaN where
+    it cannot be read (no /proc, or not devtools.emulator's moto). moto serves S3 and SNS
+    in one process, so it can use one core at most: its CPU bounds how fast a bench through
+    it can go."""
+    port = str(urlsplit(endpoint).port).encode()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with suppress(OSError):
+            args = cmdline.read_bytes().split(b"\0")
+            if b"moto.server" in args and port in args:
+                stat = (cmdline.parent / "stat").read_text()
+                fields = stat.rsplit(")", 1)[1].split()  # after the command's name
+                return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return math.nan
 
 
 def create_buckets(s3: Any, *names: str) -> None:

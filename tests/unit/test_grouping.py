@@ -325,6 +325,64 @@ def test_a_group_is_not_idle_while_another_hand_over_holds_its_callers() -> None
     assert recorder.begun == [[ref(999)], [ref(1), ref(2)]]
 
 
+def arrive_steadily(
+    grouping: GroupingHandOver, clock: FakeClock, count: int, gap: float
+) -> list[threading.Thread]:
+    """`count` callers, one every `gap` seconds of the fake clock, each held in the group."""
+    callers: list[threading.Thread] = []
+    for i in range(count):
+        if callers:
+            clock.advance(gap)
+        callers.append(threading.Thread(target=grouping, args=([ref(i)],), daemon=True))
+        callers[-1].start()
+        eventually(lambda: clock.blocked() == len(callers))
+    return callers
+
+
+def stream_after_a_hand_over(
+    count: int, gap: float = 0.01
+) -> tuple[Entries, FakeClock, list[threading.Thread]]:
+    """A burst's next group: `count` uploads `gap` apart, then nothing; its callers held,
+    as moto's SNS holds each uploader in its PUT until the webhook answers."""
+    recorder = Entries()
+    grouping, clock = faked(recorder, idle_seconds=1.0, max_group=100, stall_size=8)
+    first = busy(grouping, recorder)
+    recorder.release.set()
+    first.join(LONG)
+    return recorder, clock, arrive_steadily(grouping, clock, count, gap)
+
+
+def still_gathering(recorder: Entries, clock: FakeClock, callers: int) -> bool:
+    eventually(lambda: clock.blocked() == callers or len(recorder.begun) > 1)
+    return recorder.begun == [[ref(999)]]
+
+
+@pytest.mark.parametrize("gap", [0.01, 0.02])
+def test_a_steady_stream_that_stops_goes_after_twenty_of_its_gaps_not_idle_seconds(
+    gap: float,
+) -> None:
+    recorder, clock, callers = stream_after_a_hand_over(10, gap)
+    clock.advance(15 * gap)
+    assert still_gathering(recorder, clock, 10)  # a stream may pause that long
+    clock.advance(6 * gap)  # 21 gaps after the last arrival, short of idle_seconds (1 s)
+    eventually(lambda: len(recorder.begun) == 2)
+    assert sorted(r.key for r in recorder.begun[1]) == sorted(ref(i).key for i in range(10))
+    for caller in callers:
+        caller.join(LONG)
+
+
+def test_a_small_group_that_stops_waits_idle_seconds() -> None:
+    """Below `stall_size` a pause is a trickle's, not a stopped burst's: no early cut."""
+    recorder, clock, callers = stream_after_a_hand_over(7)
+    clock.advance(0.5)
+    assert still_gathering(recorder, clock, 7)
+    clock.advance(0.5)  # idle_seconds after the last arrival
+    eventually(lambda: len(recorder.begun) == 2)
+    assert len(recorder.begun[1]) == 7
+    for caller in callers:
+        caller.join(LONG)
+
+
 def test_a_request_is_never_split_between_groups() -> None:
     recorder = Recorder()
     # A short window: which group is left open and waits it out depends on arrival order.
