@@ -164,7 +164,7 @@ class Served:
     source: str
     target: str
     log: Path
-    relay: sns_relay.Relay | None  # between moto's SNS and the webhook, if asked for
+    relay: sns_relay.RelayCounts | None  # between moto's SNS and the webhook, if asked for
 
 
 @contextmanager
@@ -206,7 +206,7 @@ def serving(
         webhook, relayed = f"{url}/sns", None
         with ExitStack() as stack:
             if relay:
-                webhook, relayed = stack.enter_context(sns_relay.relaying(webhook))
+                webhook, relayed = stack.enter_context(sns_relay.relaying_apart(webhook))
             clients = provision.make_clients(harness.emulator_session(), endpoint_url=endpoint)
             steps = provision.plan(
                 clients,

@@ -17,18 +17,28 @@ The relay stands for AWS's machines, not docproc's, yet shares the bench's 2 cor
 each delivery thread keeps a connection of its own (`http.client`), which costs a
 fraction of a shared httpx pool, whose lock 200 threads contended for (py-spy: the
 relay was 59% of the bench process's samples during a burst, most of them in httpx).
+It runs in a process of its own (`relaying_apart`), as bench/latency_proxy.py does:
+AWS's SNS does not share an interpreter lock with the uploaders, and in the bench's
+process its 400 threads and the 100 uploading ones slowed each other down.
+
+Run alone: `.venv/bin/python -m bench.sns_relay WEBHOOK_URL` prints the URL to subscribe,
+relays until its standard input closes, then prints what it did as JSON.
 """
 
 from __future__ import annotations
 
 import http.client
+import json
 import queue
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from devtools.emulator import free_port
@@ -154,3 +164,47 @@ def relaying(target: str) -> Iterator[tuple[str, Relay]]:
     finally:
         server.shutdown()
         relay.stop(DELIVERY_THREADS)
+
+
+class RelayCounts:
+    """What a relay in another process did, known once it has stopped (`Relay.counts`)."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+
+@contextmanager
+def relaying_apart(target: str) -> Iterator[tuple[str, RelayCounts]]:
+    """`relaying` in a process of its own: yields the URL to subscribe, and the counts,
+    filled in when the relay stops on the way out."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.sns_relay", target],
+        cwd=Path(__file__).resolve().parents[1],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    found = RelayCounts()
+    try:
+        url = proc.stdout.readline().decode().strip()
+        if not url.startswith("http://"):
+            raise RuntimeError(f"the SNS relay did not start (it said {url!r})")
+        yield url, found
+    finally:
+        try:  # closing its standard input is the relay's cue to stop and report
+            out, _ = proc.communicate(timeout=TIMEOUT_SECONDS * 2)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+        found.counts.update(json.loads(out or b"{}"))
+
+
+def main() -> None:
+    with relaying(sys.argv[1]) as (url, relay):
+        print(url, flush=True)
+        sys.stdin.read()  # until the bench closes it
+    print(json.dumps(relay.counts), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -154,13 +154,19 @@ def handed_over(
     refs: Sequence[ObjectRef], flow_runs: Mapping[str, uuid.UUID] | None = None
 ) -> list[dict[str, Any]]:
     """The events for objects handed over together: per bucket, one per 99 of its objects
-    (`MAX_OBJECTS_PER_EVENT`), each naming them and its bucket's run in `flow_runs`, if any."""
+    (`MAX_OBJECTS_PER_EVENT`), each naming them and its bucket's run in `flow_runs`, if any.
+    Cut in key order, so that a group delivered again in another order gives the same
+    events (their ids are their objects'), which the server stores once."""
     runs = flow_runs or {}
     return [
         objects_created(bucket, part, flow_run_id=runs.get(bucket))
         for bucket, group in by_bucket(refs).items()
-        for part in chunks(group, MAX_OBJECTS_PER_EVENT)
+        for part in chunks(sorted(group, key=_version), MAX_OBJECTS_PER_EVENT)
     ]
+
+
+def _version(ref: ObjectRef) -> tuple[str, str]:
+    return ref.key, ref.etag or ""
 
 
 # SPEC section 10: what the loader held or flagged, for automations to act on.

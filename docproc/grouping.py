@@ -37,11 +37,12 @@ WINDOW_SECONDS = 2.5
 # saturated machine stalls them for half a second now and then: cut there, a burst made
 # groups of 3-10 (bench/burst.py with AWS-like delivery).
 IDLE_SECONDS = 1.0
-# Each run costs seconds of CPU whatever its size, in its process and in the Prefect
-# server: a 1,000-upload burst went in 6-7 runs of up to 198 in 24-26 s, in 11 of up to
-# 99 in 26-31 s (bench/burst.py, 2026-11-30). Every caller of a group holds a request
-# thread until its hand-over (webhook.HANDLER_THREADS: room for two full groups).
-MAX_GROUP = 198
+# Each run costs about a CPU-second whatever its size, in its process and in the Prefect
+# server (bench/burst.py, 2026-12-07, 1,000 uploads: 13 runs of up to 99 took 18.4
+# CPU-s of docproc and Prefect, 8 of up to 198 took 12.9, 5 of up to 300 took 9.3).
+# Every caller of a group holds a request thread until its hand-over
+# (webhook.HANDLER_THREADS: room for two full groups).
+MAX_GROUP = 300
 # A group of at least STALL_SIZE objects ends once nothing has joined for STALL_GAPS of
 # its own average gaps between arrivals (never less than MIN_STALL_SECONDS, never more
 # than idle_seconds): a stream of 100 uploads in 0.8 s that stops goes 0.16 s after its

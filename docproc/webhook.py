@@ -54,7 +54,7 @@ CONFIRM_TIMEOUT_SECONDS = 5.0
 # a hand-over that gathers a burst into one group (docproc/grouping.py) holds every
 # request of the group until the group is handed over: room for two full groups
 # (grouping.MAX_GROUP) and the requests that arrive meanwhile.
-HANDLER_THREADS = 400
+HANDLER_THREADS = 640
 
 logger = logging.getLogger("docproc.webhook")
 
