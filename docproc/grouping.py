@@ -18,7 +18,10 @@ window ends: the burst is over, and its last objects would otherwise wait out th
 window (2.5 s, twice, at the end of a 1,000-upload burst). A sizeable group whose steady
 stream stops goes sooner still (`STALL_GAPS`): when uploaders wait for their deliveries'
 answers (moto's SNS delivers inside the PUT), every caller is held in the group, nothing
-more can arrive, and each second of idle waiting stops every uploader.
+more can arrive, and each second of idle waiting stops every uploader. After such a
+group the system counts as busy for `idle_seconds`, not `quiet_seconds`: its callers,
+released together, come back together, and the first of them would otherwise find the
+system quiet and go alone, in a run of its own.
 """
 
 from __future__ import annotations
@@ -149,7 +152,8 @@ class GroupingHandOver:
                 self.groups += 1
                 self._handing -= 1
                 self._handed = self._clock()
-                self._busy_until = self._handed + self._quiet
+                burst = len(group.refs) >= self._stall_size
+                self._busy_until = self._handed + (self._idle if burst else self._quiet)
             group.done.set()
 
     def _gather(self, group: _Group, opened: float) -> None:

@@ -371,6 +371,33 @@ def test_a_steady_stream_that_stops_goes_after_twenty_of_its_gaps_not_idle_secon
         caller.join(LONG)
 
 
+@pytest.mark.parametrize(("size", "gathers"), [(8, True), (7, False)])
+def test_after_a_bursts_group_the_system_is_busy_for_idle_seconds(size: int, gathers: bool) -> None:
+    """The callers of a group of `stall_size` released together come back together: the
+    first one back, after quiet_seconds, must not go alone (a run of its own)."""
+    recorder = Entries()
+    grouping, clock = faked(
+        recorder, quiet_seconds=0.25, idle_seconds=1.0, max_group=size, stall_size=8
+    )
+    first = busy(grouping, recorder)
+    recorder.release.set()
+    first.join(LONG)
+    callers = [threading.Thread(target=grouping, args=([ref(i)],)) for i in range(size)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:  # a full group goes at once
+        caller.join(LONG)
+    clock.advance(0.5)  # past quiet_seconds, within idle_seconds
+    back = threading.Thread(target=grouping, args=([ref(100)],), daemon=True)
+    back.start()
+    if gathers:
+        eventually(lambda: clock.blocked() == 1 or len(recorder.begun) > 2)
+        assert len(recorder.begun) == 2  # it waits for company ...
+        clock.advance(HOUR)  # ... until its window ends
+    back.join(LONG)
+    assert recorder.begun[-1] == [ref(100)]
+
+
 def test_a_small_group_that_stops_waits_idle_seconds() -> None:
     """Below `stall_size` a pause is a trickle's, not a stopped burst's: no early cut."""
     recorder, clock, callers = stream_after_a_hand_over(7)
