@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from sqlalchemy import Engine, func, select
 
 from bench import corpus, e2e_latency, harness
 from devtools.emulator import free_port, moto_server
-from docproc import schema, storage
+from docproc import provision, schema, storage
 from docproc.loader import make_engine
 
 PREFIX = "burst/"
@@ -71,7 +72,9 @@ class _NullSubscriber(BaseHTTPRequestHandler):
         pass
 
 
-def emulator_floor(endpoint: str, stored: str, docs: int) -> Floor:
+def emulator_floor(
+    endpoint: str, emulator_cpu: Callable[[], float], stored: str, docs: int
+) -> Floor:
     """The burst's S3 and SNS work through moto with no docproc at all: `docs` uploads from
     UPLOAD_THREADS threads to a bucket that notifies an SNS topic with an HTTP subscriber
     answering at once (moto signs and posts each notification inside the PUT), while
@@ -83,28 +86,24 @@ def emulator_floor(endpoint: str, stored: str, docs: int) -> Floor:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         s3 = harness.s3_client(endpoint, pool=UPLOAD_THREADS + FLOOR_THREADS)
-        sns = harness.emulator_session().client("sns", endpoint_url=endpoint)
         notified, copies = harness.unique("floor-src"), harness.unique("floor-dst")
-        harness.create_buckets(s3, notified, copies)
-        topic = sns.create_topic(Name=notified)["TopicArn"]
-        sns.subscribe(
-            TopicArn=topic,
-            Protocol="http",
-            Endpoint=f"http://127.0.0.1:{server.server_address[1]}/",
+        # Wired as `serve`'s source bucket is (e2e_latency.serving), to the null subscriber.
+        clients = provision.make_clients(harness.emulator_session(), endpoint_url=endpoint)
+        steps = provision.plan(
+            clients,
+            source_bucket=notified,
+            target_bucket=copies,
+            webhook_url=f"http://127.0.0.1:{server.server_address[1]}/sns",
+            topic_name=harness.unique("floor-topic"),
         )
-        s3.put_bucket_notification_configuration(
-            Bucket=notified,
-            NotificationConfiguration={
-                "TopicConfigurations": [{"TopicArn": topic, "Events": ["s3:ObjectCreated:*"]}]
-            },
-        )
+        provision.apply(clients, steps)
 
         def copy(index: int) -> None:
             key = corpus.source_key("in/", index)
             body = s3.get_object(Bucket=stored, Key=key)["Body"].read()
             s3.put_object(Bucket=copies, Key=key, Body=body)
 
-        cpu, started = harness.emulator_cpu(endpoint), time.perf_counter()
+        cpu, started = emulator_cpu(), time.perf_counter()
         with ThreadPoolExecutor(1) as uploads, ThreadPoolExecutor(FLOOR_THREADS) as pool:
             uploading = uploads.submit(
                 corpus.upload, s3, notified, PREFIX, docs, threads=UPLOAD_THREADS, first=2 * docs
@@ -112,7 +111,7 @@ def emulator_floor(endpoint: str, stored: str, docs: int) -> Floor:
             list(pool.map(copy, range(docs)))
             uploading.result()
         seconds = time.perf_counter() - started
-        return Floor(seconds, harness.emulator_cpu(endpoint) - cpu)
+        return Floor(seconds, emulator_cpu() - cpu)
     finally:
         server.shutdown()
         server.server_close()
@@ -231,16 +230,17 @@ def measure(
             corpus.upload(s3, other, "in/", docs)
             env = harness.aws_env(endpoint) | prefect_env
             env |= {"DOCPROC_DATABASE_URL": database_url, "DOCPROC_TARGET_BUCKET": other_target}
-            emulator_before = harness.emulator_cpu(endpoint)
+            emulator_cpu = harness.emulator_meter(endpoint)
+            emulator_before = emulator_cpu()
             backfill = harness.run_backfill(
                 f"s3://{other}/in/", env, workdir / "burst-backfill.log", 120 + docs / 5
             )
-            emulator_backfill = harness.emulator_cpu(endpoint) - emulator_before
+            emulator_backfill = emulator_cpu() - emulator_before
             if _recorded(engine, other) != docs:
                 raise harness.BenchError(f"the backfill recorded {_recorded(engine, other)}")
-            floor = emulator_floor(endpoint, other, docs)
+            floor = emulator_floor(endpoint, emulator_cpu, other, docs)
 
-            emulator_started = harness.emulator_cpu(endpoint)
+            emulator_started = emulator_cpu()
             started, wall_started = time.perf_counter(), time.time()
             burst = harness.s3_client(endpoint, pool=UPLOAD_THREADS)
             corpus.upload(burst, served.source, PREFIX, docs, threads=UPLOAD_THREADS, first=docs)
@@ -256,7 +256,7 @@ def measure(
                 now = _recorded(engine, served.source)
                 if now > recorded:
                     recorded, progressed = now, time.perf_counter()
-                    emulator_burst = harness.emulator_cpu(endpoint) - emulator_started
+                    emulator_burst = emulator_cpu() - emulator_started
             seconds = progressed - started
             time.sleep(3)  # a late second run of some object would show up now
             statuses = _statuses(engine, served.source)

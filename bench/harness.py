@@ -15,9 +15,10 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -55,20 +56,27 @@ def s3_client(endpoint: str, pool: int = 32) -> Any:
     return storage.s3_client(emulator_session(), endpoint_url=endpoint, max_pool_connections=pool)
 
 
-def emulator_cpu(endpoint: str) -> float:
-    """CPU seconds (user + system) the moto server at `endpoint` has used so far; NaN where
-    it cannot be read (no /proc, or not devtools.emulator's moto). moto serves S3 and SNS
-    in one process, so it can use one core at most: its CPU bounds how fast a bench through
-    it can go."""
+def emulator_meter(endpoint: str) -> Callable[[], float]:
+    """A reading of the CPU seconds (user + system) the moto server at `endpoint` has used
+    so far; NaN where it cannot be read (no /proc, or not devtools.emulator's moto). moto
+    serves S3 and SNS in one process, so it can use one core at most: its CPU bounds how
+    fast a bench through it can go. The process is looked for once, not at each reading
+    (a burst reads it several times a second)."""
     port = str(urlsplit(endpoint).port).encode()
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         with suppress(OSError):
             args = cmdline.read_bytes().split(b"\0")
             if b"moto.server" in args and port in args:
-                stat = (cmdline.parent / "stat").read_text()
-                fields = stat.rsplit(")", 1)[1].split()  # after the command's name
-                return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return math.nan
+                return partial(_process_cpu, cmdline.parent / "stat")
+    return lambda: math.nan
+
+
+def _process_cpu(stat: Path) -> float:
+    try:
+        fields = stat.read_text().rsplit(")", 1)[1].split()  # after the command's name
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def create_buckets(s3: Any, *names: str) -> None:

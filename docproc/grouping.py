@@ -152,8 +152,8 @@ class GroupingHandOver:
                 self.groups += 1
                 self._handing -= 1
                 self._handed = self._clock()
-                burst = len(group.refs) >= self._stall_size
-                self._busy_until = self._handed + (self._idle if burst else self._quiet)
+                after = self._idle if self._bursting(group) else self._quiet
+                self._busy_until = self._handed + after
             group.done.set()
 
     def _gather(self, group: _Group, opened: float) -> None:
@@ -180,12 +180,15 @@ class GroupingHandOver:
             if now >= wake or self._wait(group.full, min(wake - now, MIN_STALL_SECONDS)):
                 return
 
+    def _bursting(self, group: _Group) -> bool:
+        """A group of `stall_size` or more: a burst under way, its callers a stream."""
+        return len(group.refs) >= self._stall_size
+
     def _idle_for(self, group: _Group, opened: float) -> float:
         """How long `group` may go without company before it goes (lock held)."""
-        size = len(group.refs)
-        if size < self._stall_size:
+        if not self._bursting(group):
             return self._idle
-        gap = (group.joined - opened) / (size - 1)
+        gap = (group.joined - opened) / (len(group.refs) - 1)
         return min(self._idle, max(MIN_STALL_SECONDS, STALL_GAPS * gap))
 
     def _join(self, refs: Sequence[ObjectRef]) -> tuple[_Group, bool]:
